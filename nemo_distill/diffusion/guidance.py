@@ -1,0 +1,83 @@
+"""Guidance: classifier-free (Ho & Salimans 2022) and classifier gradient guidance (Dhariwal & Nichol 2021).
+
+Both return a ``model_fn(z_t, log_snr) -> prediction`` that :func:`~nemo_distill.diffusion.samplers.sample` takes.
+"""
+
+from typing import Callable
+
+import torch
+
+from nemo_distill.diffusion.parameterization import broadcast_to, check_parameterization, prediction_to_x0_eps
+from nemo_distill.diffusion.schedules import alpha_sigma
+
+__all__ = ["classifier_free_guidance", "classifier_guidance", "cfg_model_fn", "classifier_guided_model_fn"]
+
+ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def classifier_free_guidance(cond: torch.Tensor, uncond: torch.Tensor, guidance_scale: float) -> torch.Tensor:
+    """``(1 + w) * cond - w * uncond``; ``w = 0`` is the conditional model. Linear, so valid on eps, v or x0."""
+    return (1.0 + guidance_scale) * cond - guidance_scale * uncond
+
+
+def cfg_model_fn(cond_fn: ModelFn, uncond_fn: ModelFn, guidance_scale: float) -> ModelFn:
+    """A model function that applies classifier-free guidance to two model functions (one call each per step).
+
+    ``guidance_scale = 0`` skips the unconditional call.
+    """
+
+    def model_fn(z_t, log_snr):
+        cond = cond_fn(z_t, log_snr)
+        if guidance_scale == 0:
+            return cond
+        return classifier_free_guidance(cond, uncond_fn(z_t, log_snr), guidance_scale)
+
+    return model_fn
+
+
+def classifier_guidance(
+    eps_pred: torch.Tensor, log_snr: torch.Tensor, grad_log_prob: torch.Tensor, guidance_scale: float
+) -> torch.Tensor:
+    """``eps - gamma * sigma * grad_z log p(y | z_t)``: the eps of the score ``s + gamma * grad log p(y | z)``."""
+    _, sigma = alpha_sigma(log_snr)
+    return eps_pred - guidance_scale * broadcast_to(sigma, eps_pred) * grad_log_prob
+
+
+def _grad_log_prob(log_prob_fn, z_t: torch.Tensor, log_snr: torch.Tensor) -> torch.Tensor:
+    with torch.enable_grad():
+        z = z_t.detach().requires_grad_(True)
+        log_prob = log_prob_fn(z, log_snr)
+        if log_prob.shape != z.shape[:1]:
+            raise ValueError(f"log_prob_fn must return one log-probability per example [B], got {tuple(log_prob.shape)}")
+        (grad,) = torch.autograd.grad(log_prob.sum(), z)
+    return grad
+
+
+def classifier_guided_model_fn(
+    model_fn: ModelFn,
+    log_prob_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    guidance_scale: float,
+    parameterization: str,
+) -> ModelFn:
+    """Wrap ``model_fn`` (any parameterization) with classifier guidance from ``log_prob_fn(z_t, log_snr) -> [B]``.
+
+    ``log_prob_fn`` returns ``log p(y | z_t)`` for the wanted class of each example; its gradient with respect
+    to ``z_t`` is taken by autograd. The guided prediction is returned in the same parameterization.
+    """
+    check_parameterization(parameterization)
+
+    def guided(z_t, log_snr):
+        prediction = model_fn(z_t, log_snr)
+        if guidance_scale == 0:
+            return prediction
+        x0_pred, eps_pred = prediction_to_x0_eps(prediction, z_t, log_snr, parameterization)
+        eps_guided = classifier_guidance(eps_pred, log_snr, _grad_log_prob(log_prob_fn, z_t, log_snr), guidance_scale)
+        alpha, sigma = (broadcast_to(a, z_t) for a in alpha_sigma(log_snr))
+        if parameterization == "eps":
+            return eps_guided
+        x0_guided = (z_t - sigma * eps_guided) / alpha
+        if parameterization == "x0":
+            return x0_guided
+        return alpha * eps_guided - sigma * x0_guided
+
+    return guided

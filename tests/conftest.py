@@ -1,0 +1,15 @@
+import os
+
+import pytest
+import torch
+
+# Two shared cores: one intra-op thread per test process avoids oversubscription (see DESIGN.md).
+torch.set_num_threads(int(os.environ.get("NEMO_DISTILL_TEST_THREADS", "1")))
+
+
+@pytest.fixture
+def float64():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
