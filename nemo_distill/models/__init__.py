@@ -1,6 +1,7 @@
 """NeMo models of this package (importing this module imports NeMo)."""
 
 import nemo_distill  # noqa: F401  (registers the package with NeMo's target allow-list)
+from nemo_distill.models.diffusion_spectrogram_generator import DiffusionSpectrogramGenerator
 from nemo_distill.models.toy_diffusion import ToyDiffusionModel
 
-__all__ = ["ToyDiffusionModel"]
+__all__ = ["DiffusionSpectrogramGenerator", "ToyDiffusionModel"]

@@ -1,0 +1,81 @@
+"""A 1-D convolutional mel-spectrogram denoiser conditioned on FastPitch's length-regulated encoding."""
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from nemo_distill.modules.embeddings import LogSnrEmbedding
+
+__all__ = ["MelDenoiser"]
+
+
+class _GatedResidualBlock(nn.Module):
+    """WaveNet/DiffWave-style block: dilated conv of (h + noise embedding) plus conditioning, gated tanh * sigmoid."""
+
+    def __init__(self, channels: int, cond_channels: int, dilation: int, kernel_size: int = 3):
+        super().__init__()
+        self.noise_proj = nn.Linear(channels, channels)
+        self.dilated = nn.Conv1d(channels, 2 * channels, kernel_size, padding=dilation * (kernel_size - 1) // 2,
+                                 dilation=dilation)
+        self.cond_proj = nn.Conv1d(cond_channels, 2 * channels, 1)
+        self.out = nn.Conv1d(channels, 2 * channels, 1)
+
+    def forward(self, h, noise_embedding, cond, mask):
+        y = self.dilated((h + self.noise_proj(noise_embedding)[:, :, None]) * mask) + self.cond_proj(cond)
+        gate, filt = y.chunk(2, dim=1)
+        y = torch.sigmoid(gate) * torch.tanh(filt)
+        residual, skip = self.out(y).chunk(2, dim=1)
+        return (h + residual) * (0.5**0.5), skip
+
+
+class MelDenoiser(nn.Module):
+    """``(z_t [B, n_mels, T], log_snr [B], cond [B, cond_channels, T], prior [B, n_mels, T], mask [B, 1, T])``
+    ``-> prediction [B, n_mels, T]`` (eps, x0 or v: the model decides by its loss, not by this module).
+
+    ``cond`` is FastPitch's length-regulated encoder output (+ pitch embedding) and ``prior`` FastPitch's own coarse
+    mel (normalised); both are zeros for the unconditional model of classifier-free guidance. The output layer starts
+    at zero, so an untrained v-model predicts ``x0 = alpha * z_t``: a direct path from the noisy input to the output.
+    """
+
+    def __init__(
+        self,
+        n_mels: int = 80,
+        cond_channels: int = 384,
+        channels: int = 128,
+        num_blocks: int = 8,
+        dilation_cycle: int = 4,
+        kernel_size: int = 3,
+    ):
+        super().__init__()
+        self.n_mels = n_mels
+        self.cond_channels = cond_channels
+        self.input = nn.Conv1d(2 * n_mels, channels, 1)
+        self.cond_input = nn.Conv1d(cond_channels, channels, 1)
+        self.embed_log_snr = LogSnrEmbedding(channels)
+        self.blocks = nn.ModuleList(
+            _GatedResidualBlock(channels, channels, 2 ** (i % dilation_cycle), kernel_size) for i in range(num_blocks)
+        )
+        self.output = nn.Sequential(nn.Conv1d(channels, channels, 1), nn.SiLU(), nn.Conv1d(channels, n_mels, 1))
+        nn.init.zeros_(self.output[-1].weight)
+        nn.init.zeros_(self.output[-1].bias)
+
+    def forward(
+        self,
+        z_t: torch.Tensor,
+        log_snr: torch.Tensor,
+        cond: torch.Tensor,
+        prior: torch.Tensor,
+        mask: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        if mask is None:
+            mask = torch.ones_like(z_t[:, :1])
+        mask = mask.to(z_t.dtype)
+        h = self.input(torch.cat([z_t, prior], dim=1) * mask)
+        cond = self.cond_input(cond * mask)
+        noise_embedding = self.embed_log_snr(log_snr)
+        skip_sum = 0.0
+        for block in self.blocks:
+            h, skip = block(h, noise_embedding, cond, mask)
+            skip_sum = skip_sum + skip
+        return self.output(skip_sum * (len(self.blocks) ** -0.5)) * mask

@@ -1,0 +1,209 @@
+"""DiffusionSpectrogramGenerator on a tiny tone corpus: training, generation, masks, guidance, .nemo, bad input."""
+
+import copy
+import os
+
+import pytest
+import torch
+
+from tts_fixtures import write_tone_corpus
+
+TEXTS = ["hello world.", "a much longer sentence than the first one."]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("tones"))
+    return root, write_tone_corpus(root)
+
+
+@pytest.fixture(scope="module")
+def make_cfg(corpus):
+    from nemo_distill.utils.config import compose_config
+
+    root, manifest = corpus
+
+    def make(*overrides):
+        return compose_config("diffusion_tts_tiny", [
+            f"train_dataset={manifest}", f"validation_datasets={manifest}", f"sup_data_path={root}/sup",
+            "pitch_mean=150", "pitch_std=40", *overrides,
+        ])
+
+    return make
+
+
+def _trainer(tmp_path, max_steps):
+    import lightning.pytorch as pl
+
+    return pl.Trainer(max_steps=max_steps, accelerator="cpu", logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False, limit_val_batches=1,
+                      num_sanity_val_steps=0, default_root_dir=str(tmp_path))
+
+
+@pytest.fixture(scope="module")
+def trained(make_cfg, tmp_path_factory):
+    from nemo_distill.models import DiffusionSpectrogramGenerator
+
+    torch.manual_seed(0)
+    trainer = _trainer(tmp_path_factory.mktemp("fit"), 3)
+    model = DiffusionSpectrogramGenerator(make_cfg().model, trainer=trainer)
+    trainer.fit(model)
+    return model.eval(), dict(trainer.callback_metrics)
+
+
+def test_joint_training_logs_fastpitch_and_diffusion_losses(trained):
+    _, metrics = trained
+    for key in ("t_loss", "t_mel_loss", "t_diffusion_loss", "val_diffusion_loss", "val_mel_loss"):
+        assert key in metrics and torch.isfinite(metrics[key]), key
+
+
+def test_generate_shapes_lengths_and_padding(trained):
+    model, _ = trained
+    tokens, _ = model.parse_batch(TEXTS)
+    mels, lengths = model.generate_spectrogram(tokens, steps=3, seed=0, return_lengths=True)
+    assert mels.shape == (2, 80, int(lengths.max()))
+    assert lengths[0] < lengths[1]
+    assert torch.all(mels[0, :, lengths[0]:] == torch.log(torch.tensor(1e-5)))
+    assert torch.isfinite(mels).all()
+
+
+def test_batched_decoding_equals_one_by_one(trained):
+    # The diffusion decoder is padding-invariant. (NeMo's FastPitch front-end is not exactly: its TemporalPredictor
+    # masks only its input, so durations/pitch of a padded batch can differ slightly from one-by-one inference.)
+    model, _ = trained
+    tokens, _ = model.parse_batch(TEXTS)
+    cond, coarse, lengths = model.encode(tokens)
+    noise = torch.randn(coarse.shape, generator=torch.Generator().manual_seed(3))
+    batched = model.decode_spectrogram(cond, coarse, lengths, steps=3, noise=noise, guidance_scale=0.5)
+    for i in range(len(TEXTS)):
+        length = int(lengths[i])
+        single = model.decode_spectrogram(cond[i : i + 1, :, :length], coarse[i : i + 1, :, :length],
+                                          lengths[i : i + 1], steps=3, noise=noise[i : i + 1], guidance_scale=0.5)
+        assert single.shape[-1] == length
+        assert torch.allclose(batched[i, :, :length], single[0], atol=1e-5)
+
+
+def test_seed_reproducible_and_steps_matter(trained):
+    model, _ = trained
+    tokens, _ = model.parse_batch(TEXTS[:1])
+    a = model.generate_spectrogram(tokens, steps=4, seed=7)
+    assert torch.equal(a, model.generate_spectrogram(tokens, steps=4, seed=7))
+    assert not torch.equal(a, model.generate_spectrogram(tokens, steps=4, seed=8))
+
+
+def test_guidance_uses_unconditional_calls(trained):
+    model, _ = trained
+    tokens, _ = model.parse_batch(TEXTS[:1])
+    calls = []
+    handle = model.mel_denoiser.register_forward_pre_hook(lambda module, args: calls.append(args[2].abs().sum().item()))
+    try:
+        model.generate_spectrogram(tokens, steps=3, seed=0)
+        assert len(calls) == 3
+        calls.clear()
+        model.generate_spectrogram(tokens, steps=3, seed=0, guidance_scale=1.5)
+        assert len(calls) == 6 and sum(c == 0.0 for c in calls) == 3  # one call per step without conditioning
+    finally:
+        handle.remove()
+
+
+def test_save_restore_identical(trained, tmp_path):
+    from nemo.core.classes import ModelPT
+
+    from nemo_distill.models import DiffusionSpectrogramGenerator
+
+    model, _ = trained
+    path = str(tmp_path / "tts.nemo")
+    model.save_to(path)
+    restored = ModelPT.restore_from(path, map_location="cpu").eval()
+    assert isinstance(restored, DiffusionSpectrogramGenerator)
+    tokens, _ = model.parse_batch(TEXTS)
+    assert torch.equal(model.generate_spectrogram(tokens, steps=2, seed=1),
+                       restored.generate_spectrogram(tokens, steps=2, seed=1))
+
+
+@pytest.mark.parametrize("text,match", [("", "empty text"), ("   ", "empty text"), ("\u4f60\u597d", "no character")])
+def test_bad_text(trained, text, match):
+    model, _ = trained
+    with pytest.raises(ValueError, match=match):
+        model.parse_batch([text])
+
+
+def test_bad_noise_and_sampler(trained):
+    model, _ = trained
+    tokens, _ = model.parse_batch(TEXTS[:1])
+    with pytest.raises(ValueError, match="noise must have shape"):
+        model.generate_spectrogram(tokens, steps=2, noise=torch.zeros(1, 80, 1))
+    with pytest.raises(ValueError, match="unknown sampler"):
+        model.generate_spectrogram(tokens, steps=2, sampler="euler")
+    with pytest.raises(ValueError, match="steps must be an integer >= 1"):
+        model.generate_spectrogram(tokens, steps=0)
+
+
+@pytest.mark.parametrize("override,match", [
+    ("model.diffusion.prior=shallow", "unknown diffusion prior"),
+    ("model.diffusion.parameterization=score", "unknown parameterization"),
+    ("model.diffusion.weighting=p2", "unknown loss weighting"),
+    ("model.diffusion.denoiser.n_mels=40", "must equal n_mel_channels"),
+])
+def test_bad_config(make_cfg, override, match):
+    from nemo_distill.models import DiffusionSpectrogramGenerator
+
+    with pytest.raises(ValueError, match=match):
+        DiffusionSpectrogramGenerator(make_cfg(override).model)
+
+
+@pytest.fixture(scope="module")
+def fastpitch_nemo(make_cfg, tmp_path_factory):
+    """A plain NeMo FastPitch .nemo with this front-end's architecture (and one with other mel settings)."""
+    from omegaconf import open_dict
+
+    from nemo.collections.tts.models import FastPitchModel
+
+    paths = {}
+    for name, overrides in (("same", ()), ("other_mels", ("model.highfreq=7000",))):
+        cfg = make_cfg(*overrides).model
+        with open_dict(cfg):
+            del cfg.diffusion, cfg.frontend
+        path = str(tmp_path_factory.mktemp("fp") / f"{name}.nemo")
+        torch.manual_seed(5)
+        FastPitchModel(cfg).save_to(path)
+        paths[name] = path
+    return paths
+
+
+def test_frozen_frontend_from_fastpitch_trains_only_the_decoder(make_cfg, fastpitch_nemo, tmp_path):
+    from nemo.collections.tts.models import FastPitchModel
+
+    from nemo_distill.models import DiffusionSpectrogramGenerator
+
+    source = FastPitchModel.restore_from(fastpitch_nemo["same"], map_location="cpu")
+    trainer = _trainer(tmp_path, 2)
+    model = DiffusionSpectrogramGenerator(
+        make_cfg("model.frontend.freeze=true", f"model.frontend.init_from={fastpitch_nemo['same']}").model,
+        trainer=trainer,
+    )
+    encoder_before = copy.deepcopy(model.fastpitch.encoder.state_dict())
+    for key, value in encoder_before.items():
+        assert torch.equal(value, source.fastpitch.encoder.state_dict()[key]), key
+    denoiser_before = copy.deepcopy(model.mel_denoiser.state_dict())
+    trainer.fit(model)
+    for key, value in model.fastpitch.encoder.state_dict().items():
+        assert torch.equal(value, encoder_before[key]), key
+    assert any(not torch.equal(v, denoiser_before[k]) for k, v in model.mel_denoiser.state_dict().items())
+
+
+def test_frontend_with_other_mel_settings_refused(make_cfg, fastpitch_nemo):
+    from nemo_distill.models import DiffusionSpectrogramGenerator
+
+    with pytest.raises(ValueError, match="highfreq=7000.*mel settings"):
+        DiffusionSpectrogramGenerator(make_cfg(f"model.frontend.init_from={fastpitch_nemo['other_mels']}").model)
+
+
+def test_frontend_from_wrong_class_refused(make_cfg, trained, tmp_path):
+    from nemo_distill.models import DiffusionSpectrogramGenerator
+
+    model, _ = trained
+    path = str(tmp_path / "not_fastpitch.nemo")
+    model.save_to(path)
+    with pytest.raises(ValueError, match="must be a FastPitch .nemo"):
+        DiffusionSpectrogramGenerator(make_cfg(f"model.frontend.init_from={path}").model)
