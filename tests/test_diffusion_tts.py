@@ -207,3 +207,23 @@ def test_frontend_from_wrong_class_refused(make_cfg, trained, tmp_path):
     model.save_to(path)
     with pytest.raises(ValueError, match="must be a FastPitch .nemo"):
         DiffusionSpectrogramGenerator(make_cfg(f"model.frontend.init_from={path}").model)
+
+
+def test_export_denoiser_step_matches_model(trained, tmp_path):
+    import onnxruntime as ort
+
+    model, _ = trained
+    path = str(tmp_path / "step.onnx")
+    model.export_denoiser_step(path)
+    tokens, _ = model.parse_batch(TEXTS)
+    cond, coarse, lengths = model.encode(tokens)
+    mask = (torch.arange(coarse.shape[-1])[None] < lengths[:, None])[:, None].float()
+    z_t = torch.randn(coarse.shape, generator=torch.Generator().manual_seed(0)) * mask
+    log_snr = torch.tensor([-2.0, 3.0])
+    prior = model._prior_input(coarse) * mask
+    with torch.no_grad():
+        reference = model.denoise(z_t, log_snr, cond * mask, prior, mask)
+    session = ort.InferenceSession(path)
+    feeds = dict(zip([i.name for i in session.get_inputs()], (z_t, log_snr, cond * mask, prior, mask)))
+    (output,) = session.run(None, {k: v.numpy() for k, v in feeds.items()})
+    assert abs(output - reference.numpy()).max() < 1e-4

@@ -288,6 +288,12 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
         _, coarse, _ = self.encode(tokens, speaker=speaker, pace=pace)
         return coarse
 
+    def export_denoiser_step(self, output: str, **kwargs):
+        """Export one denoiser call (inputs ``z_t``, ``log_snr``, ``cond``, ``prior``, ``mask``; dynamic batch and
+        length) to ONNX through NeMo's ``Exportable``, for runtimes that drive the sampling loop themselves."""
+        self.mel_denoiser.eval()
+        return self.mel_denoiser.export(output, check_trace=False, **kwargs)
+
     @classmethod
     def list_available_models(cls):
         return None

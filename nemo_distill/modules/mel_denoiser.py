@@ -5,6 +5,8 @@ from typing import Optional
 import torch
 from torch import nn
 
+from nemo.core.classes import Exportable, NeuralModule
+from nemo.core.neural_types import EncodedRepresentation, MaskType, MelSpectrogramType, NeuralType, VoidType
 from nemo_distill.modules.embeddings import LogSnrEmbedding
 
 __all__ = ["MelDenoiser"]
@@ -29,7 +31,7 @@ class _GatedResidualBlock(nn.Module):
         return (h + residual) * (0.5**0.5), skip
 
 
-class MelDenoiser(nn.Module):
+class MelDenoiser(NeuralModule, Exportable):
     """``(z_t [B, n_mels, T], log_snr [B], cond [B, cond_channels, T], prior [B, n_mels, T], mask [B, 1, T])``
     ``-> prediction [B, n_mels, T]`` (eps, x0 or v: the model decides by its loss, not by this module).
 
@@ -59,6 +61,30 @@ class MelDenoiser(nn.Module):
         self.output = nn.Sequential(nn.Conv1d(channels, channels, 1), nn.SiLU(), nn.Conv1d(channels, n_mels, 1))
         nn.init.zeros_(self.output[-1].weight)
         nn.init.zeros_(self.output[-1].bias)
+
+    @property
+    def input_types(self):
+        return {
+            "z_t": NeuralType(("B", "D", "T"), MelSpectrogramType()),
+            "log_snr": NeuralType(("B",), VoidType()),
+            "cond": NeuralType(("B", "D", "T"), EncodedRepresentation()),
+            "prior": NeuralType(("B", "D", "T"), MelSpectrogramType()),
+            "mask": NeuralType(("B", "C", "T"), MaskType()),
+        }
+
+    @property
+    def output_types(self):
+        return {"prediction": NeuralType(("B", "D", "T"), MelSpectrogramType())}
+
+    def input_example(self, max_batch: int = 2, max_dim: int = 37):
+        """A batch of two utterances, the second padded, for ONNX export (one denoiser step)."""
+        parameter = next(self.parameters())
+        z_t = torch.randn(max_batch, self.n_mels, max_dim, device=parameter.device)
+        lengths = torch.tensor([max_dim] + [max_dim // 2] * (max_batch - 1), device=parameter.device)
+        mask = (torch.arange(max_dim, device=parameter.device)[None, :] < lengths[:, None])[:, None, :].float()
+        log_snr = torch.linspace(-5.0, 5.0, max_batch, device=parameter.device)
+        cond = torch.randn(max_batch, self.cond_channels, max_dim, device=parameter.device)
+        return (z_t, log_snr, cond, torch.randn_like(z_t), mask)
 
     def forward(
         self,
