@@ -1,0 +1,59 @@
+"""Train a DiffusionSpectrogramGenerator (NeMo FastPitch front-end + diffusion mel decoder).
+
+    python scripts/train_diffusion_tts.py --config-name diffusion_tts_tiny \
+        train_dataset=corpus/train_manifest.json validation_datasets=corpus/val_manifest.json \
+        sup_data_path=corpus/sup_data +precompute_sup_data=true exp_manager.exp_dir=outputs/tts
+
+With ``+precompute_sup_data=true`` the pitch/alignment caches are filled first (with a progress bar) and
+``pitch_mean``/``pitch_std`` are taken from the training set when not given. Checkpoints, resume
+(``exp_manager.resume_if_exists=true``) and TensorBoard logs come from NeMo's ``exp_manager``; the final model is
+saved as ``<log_dir>/<name>.nemo``.
+"""
+
+import os
+
+import lightning.pytorch as pl
+from omegaconf import OmegaConf, open_dict
+
+import nemo_distill  # noqa: F401  (registers the package with NeMo)
+from nemo.core.config import hydra_runner
+from nemo.utils import logging
+from nemo.utils.exp_manager import exp_manager
+from nemo_distill.data.sup_data import precompute_supplementary_data
+from nemo_distill.models import DiffusionSpectrogramGenerator
+
+DATASET_KEYS = ("sample_rate", "n_fft", "win_length", "hop_length", "window", "n_mels", "lowfreq", "highfreq",
+                "pitch_fmin", "pitch_fmax")
+
+
+def _fill_pitch_statistics(cfg):
+    dataset_cfg = cfg.model.train_ds.dataset
+    kwargs = {key: dataset_cfg[key] for key in DATASET_KEYS}
+    stats = None
+    for manifest in (cfg.train_dataset, cfg.validation_datasets):
+        result = precompute_supplementary_data(manifest, cfg.sup_data_path, kwargs, num_workers=2,
+                                               stats_file=os.path.join(cfg.sup_data_path, "pitch_stats_" +
+                                                                       os.path.basename(manifest) + ".json"))
+        stats = stats or result  # statistics of the training set
+    if OmegaConf.is_missing(cfg, "pitch_mean") or OmegaConf.is_missing(cfg, "pitch_std"):
+        with open_dict(cfg):
+            cfg.pitch_mean, cfg.pitch_std = stats["pitch_mean"], stats["pitch_std"]
+        logging.info(f"pitch_mean={cfg.pitch_mean:.1f} Hz, pitch_std={cfg.pitch_std:.1f} Hz from {cfg.train_dataset}")
+
+
+@hydra_runner(config_path="../conf", config_name="diffusion_tts")
+def main(cfg):
+    if cfg.get("precompute_sup_data", False):
+        _fill_pitch_statistics(cfg)
+    trainer = pl.Trainer(**cfg.trainer)
+    log_dir = exp_manager(trainer, cfg.get("exp_manager", None))
+    model = DiffusionSpectrogramGenerator(cfg=cfg.model, trainer=trainer)
+    trainer.callbacks.append(pl.callbacks.LearningRateMonitor())
+    trainer.fit(model)
+    path = os.path.join(str(log_dir), f"{cfg.name}.nemo")
+    model.save_to(path)
+    logging.info(f"saved {path}")
+
+
+if __name__ == "__main__":
+    main()
