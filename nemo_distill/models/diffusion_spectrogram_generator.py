@@ -164,13 +164,39 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
         generator = torch.Generator(device=self.device).manual_seed(1234 + batch_idx)  # same noise every epoch
         # kept apart from FastPitch's outputs: its on_validation_epoch_end unpacks exactly their seven values
         self._val_diffusion_losses.append(self._diffusion_loss(taps, generator))
+        if batch_idx == 0:  # teacher-forced encoding of the first utterance, for the TensorBoard samples
+            length = int(torch.minimum(taps.mel_lens[0], taps.dec_lens[0]))
+            self._val_example = (taps.len_regulated[:1, :length].transpose(1, 2), taps.coarse_mel[:1, :, :length],
+                                 taps.mels[:1, :, :length])
         return outputs
 
     def on_validation_epoch_end(self):
         if self._val_diffusion_losses:
             self.log("val_diffusion_loss", torch.stack(self._val_diffusion_losses).mean(), sync_dist=True)
             self._val_diffusion_losses.clear()
+        self._log_val_samples()
         super().on_validation_epoch_end()
+
+    def _log_val_samples(self):
+        """TensorBoard: target, coarse and diffusion mel of the first validation utterance, and Griffin-Lim audio."""
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        example, self._val_example = getattr(self, "_val_example", None), None
+        if example is None or not isinstance(self.logger, TensorBoardLogger) or self.trainer.sanity_checking:
+            return
+        from nemo.collections.tts.parts.utils.helpers import plot_spectrogram_to_numpy
+        from nemo_distill.eval.griffin_lim import griffin_lim
+
+        cond, coarse, target = example
+        lengths = torch.tensor([coarse.shape[-1]], device=coarse.device)
+        mel = self.decode_spectrogram(cond, coarse, lengths, seed=0)[0]
+        writer, step = self.logger.experiment, self.global_step
+        for name, spec in (("target", target[0]), ("coarse", coarse[0]), ("diffusion", mel)):
+            writer.add_image(f"val_mel_{name}", plot_spectrogram_to_numpy(spec.float().cpu().numpy()), step,
+                             dataformats="HWC")
+        audio = griffin_lim(mel.float().cpu().numpy(), self._cfg.preprocessor)
+        writer.add_audio("val_audio_diffusion_griffin_lim", torch.from_numpy(audio), step,
+                         sample_rate=self._cfg.sample_rate)
 
     # ------------------------------------------------------------------------------------------------- inference
     def parse_batch(self, texts):
