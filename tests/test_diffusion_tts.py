@@ -1,7 +1,6 @@
 """DiffusionSpectrogramGenerator on a tiny tone corpus: training, generation, masks, guidance, .nemo, bad input."""
 
 import copy
-import os
 
 import pytest
 import torch

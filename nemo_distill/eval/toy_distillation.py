@@ -7,7 +7,6 @@ Plain torch on purpose: the networks are tiny, so this is a check of the math, n
 """
 
 import copy
-import math
 from dataclasses import asdict, dataclass
 from typing import Dict, List
 

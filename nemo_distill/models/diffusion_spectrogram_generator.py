@@ -17,21 +17,13 @@ from typing import Optional
 
 import torch
 from lightning.pytorch import Trainer
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig
 
 from nemo.collections.tts.models import FastPitchModel
 from nemo.core.classes.common import safe_instantiate
 from nemo.utils import logging
-from nemo_distill.diffusion import (
-    SAMPLERS,
-    cfg_model_fn,
-    check_parameterization,
-    get_schedule,
-    loss_weight,
-    noise_data,
-    sample,
-    weighted_denoising_loss,
-)
+from nemo_distill.diffusion import cfg_model_fn, noise_data, sample, weighted_denoising_loss
+from nemo_distill.models.diffusion_settings import DiffusionSettings
 from nemo_distill.models.fastpitch_taps import FastPitchTaps
 
 __all__ = ["DiffusionSpectrogramGenerator"]
@@ -57,12 +49,8 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
     def __init__(self, cfg: DictConfig, trainer: Optional[Trainer] = None):
         super().__init__(cfg=cfg, trainer=trainer)
         diffusion = self._cfg.diffusion
-        schedule_kwargs = OmegaConf.to_container(diffusion.schedule, resolve=True)
-        self.schedule = get_schedule(schedule_kwargs.pop("name"), **schedule_kwargs)
-        self.parameterization = check_parameterization(diffusion.parameterization)
-        loss_weight(diffusion.weighting, torch.zeros(1), diffusion.get("weighting_gamma", 5.0))
-        if diffusion.get("sampler", "ddim") not in SAMPLERS:
-            raise ValueError(f"unknown sampler {diffusion.sampler!r}; valid options: {sorted(SAMPLERS)}")
+        self.settings = DiffusionSettings.from_config(diffusion)
+        self.schedule, self.parameterization = self.settings.schedule, self.settings.parameterization
         if diffusion.prior not in PRIORS:
             raise ValueError(f"unknown diffusion prior {diffusion.prior!r}; valid options: {list(PRIORS)}")
         self.mel_denoiser = safe_instantiate(diffusion.denoiser)
@@ -146,7 +134,7 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
         prediction = self.denoise(z_t, log_snr, cond * keep, prior * keep, mask)
         return weighted_denoising_loss(
             prediction, z_t, log_snr, x0, self.parameterization, diffusion.weighting,
-            diffusion.get("weighting_gamma", 5.0), mask=mask,
+            self.settings.weighting_gamma, mask=mask,
         )
 
     def training_step(self, batch, batch_idx):
@@ -281,8 +269,7 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
 
         Padding-invariant: each utterance's frames depend only on its own valid frames and noise.
         """
-        diffusion = self._cfg.diffusion
-        steps = diffusion.default_steps if steps is None else steps
+        steps = self.settings.default_steps if steps is None else steps
         mask = _frame_mask(lengths, coarse_mel.shape[-1])
         cond, coarse = cond * mask, coarse_mel
         prior = self._prior_input(coarse) * mask
@@ -302,7 +289,7 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
 
         x0 = sample(
             cfg_model_fn(conditional, unconditional, guidance_scale), noise, steps, schedule=self.schedule,
-            parameterization=self.parameterization, sampler=sampler or diffusion.get("sampler", "ddim"), eta=eta,
+            parameterization=self.parameterization, sampler=sampler or self.settings.sampler, eta=eta,
             generator=generator,
         )
         floor = float(torch.log(torch.tensor(self._cfg.preprocessor.get("log_zero_guard_value", 1e-5))))

@@ -8,21 +8,14 @@ from typing import Optional
 
 import torch
 from lightning.pytorch import Trainer
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch.utils.data import DataLoader, TensorDataset
 
 from nemo.core.classes import ModelPT
 from nemo.core.classes.common import safe_instantiate
 from nemo_distill.data.toy2d import sample_toy
-from nemo_distill.diffusion import (
-    SAMPLERS,
-    check_parameterization,
-    get_schedule,
-    loss_weight,
-    noise_data,
-    sample,
-    weighted_denoising_loss,
-)
+from nemo_distill.diffusion import noise_data, sample, weighted_denoising_loss
+from nemo_distill.models.diffusion_settings import DiffusionSettings
 
 
 __all__ = ["ToyDiffusionModel"]
@@ -38,13 +31,8 @@ class ToyDiffusionModel(ModelPT):
 
     def __init__(self, cfg: DictConfig, trainer: Optional[Trainer] = None):
         super().__init__(cfg=cfg, trainer=trainer)
-        diffusion = self._cfg.diffusion
-        schedule_kwargs = OmegaConf.to_container(diffusion.schedule, resolve=True)
-        self.schedule = get_schedule(schedule_kwargs.pop("name"), **schedule_kwargs)
-        self.parameterization = check_parameterization(diffusion.parameterization)
-        loss_weight(diffusion.weighting, torch.zeros(1), diffusion.get("weighting_gamma", 5.0))  # validate the name
-        if diffusion.get("sampler", "ddim") not in SAMPLERS:
-            raise ValueError(f"unknown sampler {diffusion.sampler!r}; valid options: {sorted(SAMPLERS)}")
+        self.settings = DiffusionSettings.from_config(self._cfg.diffusion)
+        self.schedule, self.parameterization = self.settings.schedule, self.settings.parameterization
         self.denoiser = safe_instantiate(self._cfg.denoiser)
 
     def forward(self, z_t: torch.Tensor, log_snr: torch.Tensor) -> torch.Tensor:
@@ -57,7 +45,7 @@ class ToyDiffusionModel(ModelPT):
         diffusion = self._cfg.diffusion
         return weighted_denoising_loss(
             self(z_t, log_snr), z_t, log_snr, x0, self.parameterization, diffusion.weighting,
-            diffusion.get("weighting_gamma", 5.0),
+            self.settings.weighting_gamma,
         )
 
     def training_step(self, batch, batch_idx):
@@ -73,11 +61,10 @@ class ToyDiffusionModel(ModelPT):
     @torch.no_grad()
     def generate(self, num_samples: int, steps: Optional[int] = None, sampler: Optional[str] = None, seed: int = 0):
         """Draw ``num_samples`` points ``[N, D]`` with ``steps`` denoiser calls (default: the config's)."""
-        diffusion = self._cfg.diffusion
         noise = torch.randn(num_samples, self._cfg.denoiser.data_dim, generator=torch.Generator().manual_seed(seed))
         return sample(
-            self, noise.to(self.device), steps or diffusion.default_steps, schedule=self.schedule,
-            parameterization=self.parameterization, sampler=sampler or diffusion.get("sampler", "ddim"),
+            self, noise.to(self.device), steps or self.settings.default_steps, schedule=self.schedule,
+            parameterization=self.parameterization, sampler=sampler or self.settings.sampler,
         )
 
     def _loader(self, cfg: DictConfig, shuffle: bool) -> DataLoader:
