@@ -226,3 +226,17 @@ def test_export_denoiser_step_matches_model(trained, tmp_path):
     feeds = dict(zip([i.name for i in session.get_inputs()], (z_t, log_snr, cond * mask, prior, mask)))
     (output,) = session.run(None, {k: v.numpy() for k, v in feeds.items()})
     assert abs(output - reference.numpy()).max() < 1e-4
+
+
+def test_shallow_diffusion_start(trained):
+    model, _ = trained
+    tokens, _ = model.parse_batch(TEXTS[:1])
+    full = model.generate_spectrogram(tokens, steps=4, seed=0)
+    shallow = model.generate_spectrogram(tokens, steps=4, seed=0, t_start=0.3)
+    assert shallow.shape == full.shape and not torch.equal(shallow, full)
+    # a tiny t_start barely noises the prior: the result stays at the coarse mel (residual x0 is 0 there)
+    coarse = model.generate_coarse_spectrogram(tokens)
+    nearly_clean = model.generate_spectrogram(tokens, steps=1, seed=0, t_start=1e-3)
+    assert (nearly_clean - coarse).abs().max() < 1e-2
+    with pytest.raises(ValueError, match="t_start"):
+        model.generate_spectrogram(tokens, steps=2, t_start=0.0)

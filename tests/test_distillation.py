@@ -107,3 +107,11 @@ def test_bad_plans_name_nearest_valid(teacher, student, suggested):
 def test_non_integer_steps_refused():
     with pytest.raises(ValueError, match="integers >= 1"):
         check_halvable(256, 0)
+
+
+def test_student_grid_with_shallow_start():
+    teacher_grid = sampling_log_snrs(SCHEDULE, 8, dtype=torch.float64, t_start=0.5)
+    log_snr_t, log_snr_mid, log_snr_s = student_step_log_snrs(SCHEDULE, 4, torch.arange(4), torch.float64, t_start=0.5)
+    assert torch.allclose(log_snr_t, teacher_grid[0:-1:2], atol=1e-12)
+    assert torch.allclose(log_snr_mid, teacher_grid[1::2], atol=1e-12)
+    assert torch.allclose(log_snr_s[:-1], teacher_grid[2:-1:2], atol=1e-12)

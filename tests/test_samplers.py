@@ -114,3 +114,22 @@ def test_bad_sampler_arguments():
         sample(model_fn, noise, 4, schedule=CosineSchedule(), parameterization="score")
     with pytest.raises(ValueError, match="unknown schedule"):
         sample(model_fn, noise, 4, schedule="quadratic", parameterization="v")
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "dpmpp_2m"])
+def test_shallow_diffusion_from_exact_marginal(sampler):
+    # starting at t_start < 1 from the exact marginal of z_{t_start} recovers the data distribution
+    schedule = CosineSchedule()
+    t_start = 0.4
+    alpha, sigma = alpha_sigma(schedule(torch.tensor(t_start, dtype=torch.float64)))
+    z_start = alpha * MEAN + (alpha**2 * STD**2 + sigma**2).sqrt() * whitened_noise(4096, 2)
+    x = sample(gaussian_model_fn(MEAN, STD, "v"), z_start, 64, schedule=schedule, parameterization="v",
+               sampler=sampler, t_start=t_start)
+    assert torch.allclose(x.mean(0), MEAN, atol=1e-3)
+    assert torch.allclose(x.std(0), STD, rtol=1e-2)
+
+
+def test_bad_t_start():
+    with pytest.raises(ValueError, match=r"t_start must be in \(0, 1\]"):
+        sample(gaussian_model_fn(MEAN, STD, "v"), whitened_noise(8, 2), 4, schedule=CosineSchedule(),
+               parameterization="v", t_start=1.5)

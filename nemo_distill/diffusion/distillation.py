@@ -34,18 +34,18 @@ def teacher_two_step(
 
 
 def student_step_log_snrs(
-    schedule, student_steps: int, step_index: torch.Tensor, dtype=torch.float32
+    schedule, student_steps: int, step_index: torch.Tensor, dtype=torch.float32, t_start: float = 1.0
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Log-SNRs ``(t, t', s)``, each ``[B]``, of student step ``step_index`` (``[B]`` ints in [0, student_steps)).
 
-    Step ``i`` goes from ``t = 1 - i / K`` to ``s = 1 - (i + 1) / K``, through the teacher's midpoint
-    ``t' = t - 1 / (2K)``; these are exactly the points a K-step student and a 2K-step teacher visit in
-    :func:`~nemo_distill.diffusion.schedules.sampling_log_snrs`. ``s = 0`` maps to ``+inf``.
+    Step ``i`` goes from ``t = t_start (1 - i / K)`` to ``s = t_start (1 - (i + 1) / K)``, through the teacher's
+    midpoint ``t' = t - t_start / (2K)``; these are exactly the points a K-step student and a 2K-step teacher visit
+    in :func:`~nemo_distill.diffusion.schedules.sampling_log_snrs`. ``s = 0`` maps to ``+inf``.
     """
-    k = float(student_steps)
-    t = 1.0 - step_index.to(torch.float64) / k
-    t_mid = t - 0.5 / k
-    s = t - 1.0 / k
+    k, t_start = float(student_steps), float(t_start)
+    t = t_start * (1.0 - step_index.to(torch.float64) / k)
+    t_mid = t - 0.5 * t_start / k
+    s = t - t_start / k
     log_snr_s = torch.where(s <= 0, torch.full_like(s, float("inf")), schedule(s.clamp(min=0)))
     return schedule(t).to(dtype), schedule(t_mid).to(dtype), log_snr_s.to(dtype)
 

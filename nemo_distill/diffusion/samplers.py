@@ -142,6 +142,7 @@ def sample(
     generator: Optional[torch.Generator] = None,
     callback: Optional[Callable] = None,
     disable: bool = True,
+    t_start: float = 1.0,
 ) -> torch.Tensor:
     """Draw samples ``[B, ...]`` by integrating from ``noise`` (``[B, ...]``, standard normal) in ``steps`` steps.
 
@@ -154,6 +155,8 @@ def sample(
         sampler: ``ddim``, ``ddpm`` or ``dpmpp_2m``.
         eta: DDIM stochasticity (0 deterministic, 1 ancestral); only for ``ddim``.
         generator: random generator for stochastic samplers.
+        t_start: where sampling starts (1 = pure noise). With ``t_start < 1`` (shallow diffusion), ``noise`` is
+            taken to be ``z_{t_start}`` itself, e.g. ``alpha * prior + sigma * eps`` built by the caller.
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; valid options: {sorted(SAMPLERS)}")
@@ -161,7 +164,7 @@ def sample(
         raise ValueError(f"eta is a DDIM option; sampler {sampler!r} does not take it")
     if isinstance(schedule, str):
         schedule = get_schedule(schedule)
-    log_snrs = sampling_log_snrs(schedule, steps, device=noise.device, dtype=noise.dtype)
+    log_snrs = sampling_log_snrs(schedule, steps, device=noise.device, dtype=noise.dtype, t_start=t_start)
     denoiser = make_denoiser(model_fn, parameterization)
     kwargs = {"eta": eta} if sampler == "ddim" else {}
     return SAMPLERS[sampler](

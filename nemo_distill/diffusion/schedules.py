@@ -102,8 +102,10 @@ def get_schedule(name: str, **kwargs):
     return SCHEDULES[name](**kwargs)
 
 
-def sampling_log_snrs(schedule, steps: int, device=None, dtype=torch.float32) -> torch.Tensor:
-    """The ``steps + 1`` log-SNR values a ``steps``-step sampler visits: ``t = 1, 1 - 1/steps, ..., 0``.
+def sampling_log_snrs(schedule, steps: int, device=None, dtype=torch.float32, t_start: float = 1.0) -> torch.Tensor:
+    """The ``steps + 1`` log-SNR values a ``steps``-step sampler visits: ``t = t_start, ..., 0`` evenly spaced.
+
+    ``t_start < 1`` is shallow diffusion (DiffSinger): sampling starts from a partly noised prior instead of noise.
 
     The last entry is ``+inf`` (clean data, alpha = 1, sigma = 0), so the final step of every sampler
     returns the model's denoised prediction, and a progressive-distillation target at s = 0 is the
@@ -111,7 +113,9 @@ def sampling_log_snrs(schedule, steps: int, device=None, dtype=torch.float32) ->
     """
     if int(steps) != steps or steps < 1:
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    t = torch.linspace(1.0, 0.0, int(steps) + 1, dtype=torch.float64)
+    if not 0.0 < t_start <= 1.0:
+        raise ValueError(f"t_start must be in (0, 1], got {t_start}")
+    t = torch.linspace(float(t_start), 0.0, int(steps) + 1, dtype=torch.float64)
     log_snrs = schedule(t)
     log_snrs[-1] = math.inf
     return log_snrs.to(device=device, dtype=dtype)

@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from nemo.collections.tts.models import FastPitchModel
 from nemo.core.classes.common import safe_instantiate
 from nemo.utils import logging
-from nemo_distill.diffusion import cfg_model_fn, noise_data, sample, weighted_denoising_loss
+from nemo_distill.diffusion import alpha_sigma, cfg_model_fn, noise_data, sample, weighted_denoising_loss
 from nemo_distill.models.diffusion_settings import DiffusionSettings
 from nemo_distill.models.fastpitch_taps import FastPitchTaps
 
@@ -233,6 +233,7 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
         seed: Optional[int] = None,
         eta: float = 0.0,
         noise: Optional[torch.Tensor] = None,
+        t_start: Optional[float] = None,
         return_lengths: bool = False,
         **kwargs,
     ):
@@ -241,14 +242,16 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
         ``steps`` denoiser calls (default ``diffusion.default_steps``) with ``sampler`` (``ddim``, ``ddpm``,
         ``dpmpp_2m``); ``guidance_scale`` > 0 applies classifier-free guidance (two calls per step); ``seed`` makes the
         noise reproducible, or ``noise`` ``[B, n_mels, >= T]`` gives it explicitly (cropped to the utterances' length).
-        Frames past each utterance's length are set to the log-mel floor (silence).
-        With ``return_lengths`` it returns ``(mels, mel_lens)``.
+        ``t_start`` < 1 is shallow diffusion (DiffSinger): sampling starts at ``t_start`` from the coarse mel noised to
+        that level (default ``diffusion.t_start``, 1 = from noise). Frames past each utterance's length are set to
+        the log-mel floor (silence). With ``return_lengths`` it returns ``(mels, mel_lens)``.
         """
         if self.training:
             logging.warning("generate_spectrogram() is meant to be called in eval mode.")
         cond, coarse, lengths = self.encode(tokens, speaker=speaker, pace=pace)
         mels = self.decode_spectrogram(cond, coarse, lengths, steps=steps, sampler=sampler,
-                                       guidance_scale=guidance_scale, seed=seed, eta=eta, noise=noise)
+                                       guidance_scale=guidance_scale, seed=seed, eta=eta, noise=noise,
+                                       t_start=t_start)
         return (mels, lengths) if return_lengths else mels
 
     @torch.no_grad()
@@ -263,6 +266,7 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
         seed: Optional[int] = None,
         eta: float = 0.0,
         noise: Optional[torch.Tensor] = None,
+        t_start: Optional[float] = None,
     ) -> torch.Tensor:
         """The diffusion decoder alone: ``cond`` ``[B, D, T]``, ``coarse_mel`` ``[B, n_mels, T]`` and ``lengths``
         ``[B]`` from :meth:`encode` -> log-mel ``[B, n_mels, T]``. Arguments as in :meth:`generate_spectrogram`.
@@ -280,6 +284,10 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
             raise ValueError(f"noise must have shape [B={coarse.shape[0]}, n_mels={coarse.shape[1]}, >= {coarse.shape[-1]}], "
                              f"got {list(noise.shape)}")
         noise = noise[..., : coarse.shape[-1]].to(device=self.device, dtype=coarse.dtype) * mask
+        t_start = float(self._cfg.diffusion.get("t_start", 1.0) if t_start is None else t_start)
+        alpha, sigma = alpha_sigma(self.schedule(torch.tensor(t_start, dtype=torch.float64)))
+        # z at t_start: the coarse mel noised to that level (its x0 is 0 for the residual prior); t_start = 1: noise
+        z_start = (float(alpha) * self._x0_from_mel(coarse, coarse) + float(sigma) * noise) * mask
 
         def conditional(z_t, log_snr):
             return self.denoise(z_t, log_snr, cond, prior, mask)
@@ -288,9 +296,9 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
             return self.denoise(z_t, log_snr, torch.zeros_like(cond), torch.zeros_like(prior), mask)
 
         x0 = sample(
-            cfg_model_fn(conditional, unconditional, guidance_scale), noise, steps, schedule=self.schedule,
+            cfg_model_fn(conditional, unconditional, guidance_scale), z_start, steps, schedule=self.schedule,
             parameterization=self.parameterization, sampler=sampler or self.settings.sampler, eta=eta,
-            generator=generator,
+            generator=generator, t_start=t_start,
         )
         floor = float(torch.log(torch.tensor(self._cfg.preprocessor.get("log_zero_guard_value", 1e-5))))
         return torch.where(mask, self._mel_from_x0(x0, coarse), torch.full_like(x0, floor))
