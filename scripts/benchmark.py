@@ -42,6 +42,8 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-wer", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--t-start", type=float, default=None,
+                        help="< 1: shallow diffusion from the noised coarse mel (default: the model's diffusion.t_start)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -66,7 +68,8 @@ def main():
             if k is None:
                 mel = coarse
             else:
-                mel = model.decode_spectrogram(cond, coarse, lengths, steps=k, sampler=args.sampler, seed=args.seed)
+                mel = model.decode_spectrogram(cond, coarse, lengths, steps=k, sampler=args.sampler, seed=args.seed,
+                                               t_start=args.t_start)
             results[name]["mel_l1"].extend(masked_mel_l1(mel, target, lengths).tolist())
 
     frame_seconds = model.cfg.n_window_stride / model.cfg.sample_rate
@@ -79,8 +82,8 @@ def main():
                 mel = model.generate_coarse_spectrogram(tokens)
                 length = mel.shape[-1]
             else:
-                mels, lengths = model.generate_spectrogram(tokens, steps=k, sampler=args.sampler,
-                                                           seed=args.seed + i, return_lengths=True)
+                mels, lengths = model.generate_spectrogram(tokens, steps=k, sampler=args.sampler, seed=args.seed + i,
+                                                           t_start=args.t_start, return_lengths=True)
                 mel, length = mels, int(lengths[0])
             seconds += time.perf_counter() - start
             audio_seconds += length * frame_seconds
@@ -97,7 +100,8 @@ def main():
             result["examples"] = hypotheses[:3]
 
     lines = [
-        f"{len(rows)} utterances from {args.manifest}; sampler {args.sampler}; torch threads {args.threads}; "
+        f"{len(rows)} utterances from {args.manifest}; sampler {args.sampler}; t_start {args.t_start or 'model'}; "
+        f"torch threads {args.threads}; "
         "mel L1 with ground-truth durations; WER of Griffin-Lim audio by Whisper tiny.en",
         "| system | denoiser calls | mel L1 | WER | ms / utt | RTF |", "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
