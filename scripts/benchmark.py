@@ -20,7 +20,6 @@ import torch
 from omegaconf import open_dict
 
 import nemo_distill  # noqa: F401
-from nemo.core.classes import ModelPT
 from nemo_distill.eval.griffin_lim import griffin_lim
 from nemo_distill.eval.tts_metrics import WhisperJudge, masked_mel_l1, teacher_forced_batches, word_error_rate
 from nemo_distill.models import DiffusionSpectrogramGenerator
@@ -47,10 +46,10 @@ def main():
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    model = ModelPT.restore_from(args.model, map_location="cpu")
-    if not isinstance(model, DiffusionSpectrogramGenerator):
-        raise SystemExit(f"{args.model} holds a {type(model).__name__}, not a DiffusionSpectrogramGenerator")
-    model.eval()
+    try:
+        model = DiffusionSpectrogramGenerator.from_nemo(args.model)
+    except ValueError as error:
+        raise SystemExit(str(error))
     val_cfg = model.cfg.validation_ds.copy()
     with open_dict(val_cfg):
         val_cfg.dataset.manifest_filepath = args.manifest

@@ -64,10 +64,10 @@ def main():
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    model = ModelPT.restore_from(args.model, map_location="cpu")
-    if not isinstance(model, DiffusionSpectrogramGenerator):
-        raise SystemExit(f"{args.model} holds a {type(model).__name__}, not a DiffusionSpectrogramGenerator")
-    model.eval()
+    try:
+        model = DiffusionSpectrogramGenerator.from_nemo(args.model)
+    except ValueError as error:
+        raise SystemExit(str(error))
     vocoder = None
     if args.vocoder != "griffin-lim":
         vocoder = ModelPT.restore_from(args.vocoder, map_location="cpu").eval()

@@ -240,3 +240,17 @@ def test_shallow_diffusion_start(trained):
     assert (nearly_clean - coarse).abs().max() < 1e-2
     with pytest.raises(ValueError, match="t_start"):
         model.generate_spectrogram(tokens, steps=2, t_start=0.0)
+
+
+def test_from_nemo_checks_the_class(trained, tmp_path):
+    from nemo_distill.models import DiffusionSpectrogramGenerator, ToyDiffusionModel
+    from nemo_distill.utils.config import compose_config
+
+    model, _ = trained
+    path = str(tmp_path / "tts.nemo")
+    model.save_to(path)
+    assert isinstance(DiffusionSpectrogramGenerator.from_nemo(path), DiffusionSpectrogramGenerator)
+    toy_path = str(tmp_path / "toy.nemo")
+    ToyDiffusionModel(compose_config("toy_diffusion").model).save_to(toy_path)
+    with pytest.raises(ValueError, match="holds a ToyDiffusionModel, not a DiffusionSpectrogramGenerator"):
+        DiffusionSpectrogramGenerator.from_nemo(toy_path)

@@ -316,5 +316,15 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
         return self.mel_denoiser.export(output, check_trace=False, **kwargs)
 
     @classmethod
+    def from_nemo(cls, path: str, map_location: str = "cpu") -> "DiffusionSpectrogramGenerator":
+        """Restore a ``.nemo`` and check it holds this class (or a subclass); ValueError naming what it holds."""
+        from nemo.core.classes import ModelPT
+
+        model = ModelPT.restore_from(path, map_location=map_location)
+        if not isinstance(model, cls):
+            raise ValueError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
+        return model.eval()
+
+    @classmethod
     def list_available_models(cls):
         return None
