@@ -10,10 +10,12 @@ THREADS ?= 1
 
 install: $(INSTALLED)
 
-$(INSTALLED): setup.py requirements.txt requirements-test.txt
+$(INSTALLED): setup.py requirements.txt requirements-test.txt requirements-corpus.txt
+	command -v espeak-ng >/dev/null || (apt-get update -qq && apt-get install -y -qq espeak-ng) \
+	    || (echo "espeak-ng is missing and could not be installed: run 'sudo apt-get install espeak-ng'" && exit 1)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,corpus]"
 	$(PY) -c "import nemo_distill, nemo_distill.diffusion"
 	touch $@
 

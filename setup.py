@@ -21,6 +21,7 @@ setup(
     packages=find_packages(include=["nemo_distill", "nemo_distill.*"]),
     python_requires=">=3.10",
     install_requires=_requirements("requirements.txt"),
-    extras_require={"test": _requirements("requirements-test.txt"), "eval": _requirements("requirements-eval.txt")},
+    extras_require={"test": _requirements("requirements-test.txt"), "eval": _requirements("requirements-eval.txt"),
+                    "corpus": _requirements("requirements-corpus.txt")},
     license="Apache-2.0",
 )

