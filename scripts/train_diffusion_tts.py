@@ -8,9 +8,17 @@ With ``+precompute_sup_data=true`` the pitch/alignment caches are filled first (
 ``pitch_mean``/``pitch_std`` are taken from the training set when not given. Checkpoints, resume
 (``exp_manager.resume_if_exists=true``) and TensorBoard logs come from NeMo's ``exp_manager``; the final model is
 saved as ``<log_dir>/<name>.nemo``.
+
+``+baseline=fastpitch`` trains NeMo's plain ``FastPitchModel`` from the same config (the ``diffusion`` and
+``frontend`` sections dropped): the regression-decoder baseline of ``scripts/benchmark.py --fastpitch``.
+
+A non-finite loss stops training without applying that step; the checkpoint of the last good weights is kept, no
+``.nemo`` is written and the script exits non-zero.
 """
 
 import os
+
+import sys
 
 import lightning.pytorch as pl
 from omegaconf import OmegaConf, open_dict
@@ -20,6 +28,7 @@ from nemo.core.config import hydra_runner
 from nemo.utils import logging
 from nemo.utils.exp_manager import exp_manager
 from nemo_distill.data.sup_data import precompute_supplementary_data
+from nemo.collections.tts.models import FastPitchModel
 from nemo_distill.models import DiffusionSpectrogramGenerator
 
 DATASET_KEYS = ("sample_rate", "n_fft", "win_length", "hop_length", "window", "n_mels", "lowfreq", "highfreq",
@@ -47,9 +56,22 @@ def main(cfg):
         _fill_pitch_statistics(cfg)
     trainer = pl.Trainer(**cfg.trainer)
     log_dir = exp_manager(trainer, cfg.get("exp_manager", None))
-    model = DiffusionSpectrogramGenerator(cfg=cfg.model, trainer=trainer)
+    baseline = cfg.get("baseline", None)
+    if baseline not in (None, "fastpitch"):
+        raise ValueError(f"unknown baseline {baseline!r}; valid options: fastpitch")
+    if baseline == "fastpitch":
+        model_cfg = cfg.model.copy()
+        with open_dict(model_cfg):
+            model_cfg.pop("diffusion", None)
+            model_cfg.pop("frontend", None)
+        model = FastPitchModel(cfg=model_cfg, trainer=trainer)
+    else:
+        model = DiffusionSpectrogramGenerator(cfg=cfg.model, trainer=trainer)
     trainer.callbacks.append(pl.callbacks.LearningRateMonitor())
     trainer.fit(model)
+    if getattr(model, "nonfinite_loss_step", None) is not None:
+        sys.exit(f"training stopped at step {model.nonfinite_loss_step} on a non-finite loss; the last good "
+                 f"checkpoint is in {os.path.join(str(log_dir), 'checkpoints')}; no .nemo written")
     path = os.path.join(str(log_dir), f"{cfg.name}.nemo")
     model.save_to(path)
     logging.info(f"saved {path}")

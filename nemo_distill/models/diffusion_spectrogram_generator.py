@@ -55,6 +55,7 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
             raise ValueError(f"unknown diffusion prior {diffusion.prior!r}; valid options: {list(PRIORS)}")
         self.mel_denoiser = safe_instantiate(diffusion.denoiser)
         self._val_diffusion_losses = []
+        self.nonfinite_loss_step: Optional[int] = None  # set when training stopped on a NaN/inf loss
         if self.mel_denoiser.n_mels != self._cfg.n_mel_channels:
             raise ValueError(
                 f"diffusion.denoiser.n_mels ({self.mel_denoiser.n_mels}) must equal n_mel_channels "
@@ -142,9 +143,28 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
             fastpitch_loss = super().training_step(batch, batch_idx)
         diffusion_loss = self._diffusion_loss(taps)
         self.log("t_diffusion_loss", diffusion_loss, prog_bar=True)
-        if self.frontend_frozen:
-            return diffusion_loss
-        return fastpitch_loss + self._cfg.diffusion.get("loss_weight", 1.0) * diffusion_loss
+        loss = diffusion_loss
+        if not self.frontend_frozen:
+            loss = fastpitch_loss + self._cfg.diffusion.get("loss_weight", 1.0) * diffusion_loss
+        if not torch.isfinite(loss):
+            return self._stop_on_nonfinite_loss(fastpitch_loss, diffusion_loss)
+        return loss
+
+    def _stop_on_nonfinite_loss(self, fastpitch_loss: torch.Tensor, diffusion_loss: torch.Tensor) -> None:
+        """Skip this step (no backward, no optimizer step: the weights stay the last good ones) and stop training.
+
+        Returning ``None`` from ``training_step`` makes Lightning skip the update; the checkpoint written when the
+        run ends therefore holds the weights from before the bad batch.
+        """
+        self.nonfinite_loss_step = int(self.global_step)
+        logging.error(
+            f"non-finite training loss at step {self.global_step} (FastPitch {float(fastpitch_loss):.4g}, "
+            f"diffusion {float(diffusion_loss):.4g}): stopping; the weights of the last good step are kept. "
+            "Lower model.optim.lr or check the data (pitch statistics, silent or empty utterances)."
+        )
+        if self._trainer is not None:
+            self.trainer.should_stop = True
+        return None
 
     def validation_step(self, batch, batch_idx):
         with FastPitchTaps(self) as taps:
