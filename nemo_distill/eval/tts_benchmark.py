@@ -1,0 +1,271 @@
+"""Benchmark rows for a DiffusionSpectrogramGenerator: quality, cost and intelligibility of every decoder variant.
+
+A *system* is one way of turning text into a mel: the recording itself (ceiling), the recording's mel through the
+vocoder (vocoder ceiling), a separately trained plain FastPitch, the generator's own FastPitch decoder ("coarse"),
+or the diffusion decoder at one (sampler, steps). Two passes over held-out utterances:
+
+* teacher-forced (aligner durations, so frames line up with the recording): per-utterance mel L1 and the Frechet
+  distance between the Gaussian statistics of generated and recorded mel frames (80-dim, like FID on frames);
+* free-running synthesis from text: denoiser calls (counted), ms per utterance, real-time factor (synthesis time /
+  audio duration, vocoder excluded), and WER of the vocoded audio by an offline recogniser when one is given.
+"""
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from nemo_distill.eval.distances import frechet_distance
+from nemo_distill.eval.tts_metrics import masked_mel_l1, teacher_forced_batches, word_error_rate
+
+__all__ = ["System", "default_systems", "format_table", "plot_results", "run_benchmark", "write_csv"]
+
+
+@dataclass(frozen=True)
+class System:
+    """One benchmark row. ``kind``: ``recording``, ``recording_mel``, ``fastpitch``, ``coarse`` or ``diffusion``."""
+
+    name: str
+    kind: str
+    steps: int = 0
+    sampler: Optional[str] = None
+
+
+def default_systems(steps: Sequence[int], samplers: Sequence[str], with_fastpitch: bool) -> List[System]:
+    systems = [System("recording", "recording"), System("recording_mel", "recording_mel")]
+    if with_fastpitch:
+        systems.append(System("fastpitch", "fastpitch"))
+    systems.append(System("coarse", "coarse"))
+    systems += [System(f"{sampler}_{k}", "diffusion", k, sampler) for sampler in samplers for k in steps]
+    return systems
+
+
+@dataclass
+class _Accumulator:
+    mel_l1: List[float] = field(default_factory=list)
+    frames: List[torch.Tensor] = field(default_factory=list)
+
+
+def _valid_frames(mel: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``[B, n_mels, T]`` -> the valid frames of all utterances, ``[sum(lengths), n_mels]``."""
+    return torch.cat([mel[i, :, : int(n)].T for i, n in enumerate(lengths)]).double().cpu()
+
+
+class _CallCounter:
+    """Counts forward calls of a module (the denoiser) while active."""
+
+    def __init__(self, module: Optional[torch.nn.Module]):
+        self.module, self.calls, self._handle = module, 0, None
+
+    def __enter__(self):
+        if self.module is not None:
+            self._handle = self.module.register_forward_hook(lambda *_: setattr(self, "calls", self.calls + 1))
+        return self
+
+    def __exit__(self, *exc):
+        if self._handle is not None:
+            self._handle.remove()
+
+
+@torch.no_grad()
+def run_benchmark(
+    model,
+    dataloader,
+    rows: Sequence[Dict],
+    systems: Sequence[System],
+    vocoders: Dict[str, Callable[[np.ndarray], np.ndarray]],
+    judge=None,
+    fastpitch=None,
+    seed: int = 0,
+    t_start: Optional[float] = None,
+    audio_dir: Optional[str] = None,
+    audio_examples: int = 3,
+    load_audio: Optional[Callable[[str], np.ndarray]] = None,
+    progress: Optional[Callable] = None,
+) -> Dict[str, Dict]:
+    """Measure every system; returns ``{system name: metrics}``.
+
+    model: a ``DiffusionSpectrogramGenerator`` in eval mode; dataloader: its ``TTSDataset`` loader over ``rows``
+    (the manifest entries, in order, not shuffled); vocoders: name -> function ``log-mel [n_mels, T] -> audio``;
+    judge: an object with ``transcribe(audio, sample_rate) -> str`` or None (no WER); fastpitch: a plain NeMo
+    ``FastPitchModel`` trained on the same corpus, for the ``fastpitch`` row; audio_dir: where the first
+    ``audio_examples`` utterances of each (system, vocoder) are written as wav for listening.
+    """
+    progress = progress or (lambda iterable, **_: iterable)
+    teacher_forced = {s.name: _Accumulator() for s in systems if s.kind not in ("recording", "recording_mel")}
+    target_frames = []
+    fastpitch_batches = teacher_forced_batches(fastpitch, dataloader) if fastpitch is not None else None
+    for cond, coarse, target, lengths in progress(teacher_forced_batches(model, dataloader), desc="teacher-forced"):
+        target_frames.append(_valid_frames(target, lengths))
+        plain = next(fastpitch_batches) if fastpitch_batches is not None else None
+        for system in systems:
+            if system.kind == "coarse":
+                mel, mel_lengths = coarse, lengths
+            elif system.kind == "fastpitch":
+                _, mel, _, mel_lengths = plain
+                mel_lengths = torch.minimum(mel_lengths, lengths)
+            elif system.kind == "diffusion":
+                mel = model.decode_spectrogram(cond, coarse, lengths, steps=system.steps, sampler=system.sampler,
+                                               seed=seed, t_start=t_start)
+                mel_lengths = lengths
+            else:
+                continue
+            frames = min(mel.shape[-1], target.shape[-1])
+            accumulator = teacher_forced[system.name]
+            accumulator.mel_l1 += masked_mel_l1(mel[..., :frames], target[..., :frames], mel_lengths).tolist()
+            accumulator.frames.append(_valid_frames(mel, mel_lengths))
+    target_frames = torch.cat(target_frames)
+
+    sample_rate = model.cfg.sample_rate
+    frame_seconds = model.cfg.n_window_stride / sample_rate
+    references = [row["text"] for row in rows]
+    results = {}
+    for system in progress(systems, desc="systems"):
+        result = {"kind": system.kind, "steps": system.steps, "sampler": system.sampler}
+        if system.name in teacher_forced:
+            accumulator = teacher_forced[system.name]
+            result["mel_l1"] = float(np.mean(accumulator.mel_l1))
+            result["mel_fd"] = frechet_distance(torch.cat(accumulator.frames), target_frames)
+        hypotheses = {"recording": []} if system.kind == "recording" else {name: [] for name in vocoders}
+        seconds = audio_seconds = 0.0
+        with _CallCounter(getattr(model, "mel_denoiser", None)) as counter:
+            for i, row in enumerate(rows):
+                if system.kind == "recording":  # the recogniser's ceiling: the recorded audio itself
+                    audio = load_audio(row["audio_filepath"])
+                    if judge is not None:
+                        hypotheses["recording"].append(judge.transcribe(audio, sample_rate))
+                    _save_example(audio_dir, system.name, "recording", i, audio, sample_rate, audio_examples)
+                    continue
+                mel, synthesis_seconds = _synthesize(model, fastpitch, system, row, seed + i, t_start, load_audio)
+                seconds += synthesis_seconds
+                audio_seconds += mel.shape[-1] * frame_seconds
+                for vocoder_name, vocode in vocoders.items():
+                    audio = vocode(mel)
+                    if judge is not None:
+                        hypotheses[vocoder_name].append(judge.transcribe(audio, sample_rate))
+                    _save_example(audio_dir, system.name, vocoder_name, i, audio, sample_rate, audio_examples)
+        if system.kind not in ("recording", "recording_mel"):
+            result["denoiser_calls"] = counter.calls / len(rows)
+            result["ms_per_utt"] = 1000 * seconds / len(rows)
+            result["rtf"] = seconds / audio_seconds
+        if judge is not None:
+            result["wer"] = {name: word_error_rate(references, hyps) for name, hyps in hypotheses.items() if hyps}
+            result["examples"] = {name: hyps[:3] for name, hyps in hypotheses.items() if hyps}
+        results[system.name] = result
+    return results
+
+
+def _synthesize(model, fastpitch, system: System, row: Dict, seed: int, t_start, load_audio):
+    """Free-running mel ``[n_mels, T]`` (numpy) of one utterance and the seconds its synthesis took."""
+    if system.kind == "recording_mel":
+        audio = torch.as_tensor(load_audio(row["audio_filepath"]), dtype=torch.float32)[None].to(model.device)
+        mel, length = model.preprocessor(input_signal=audio, length=torch.tensor([audio.shape[1]], device=model.device))
+        return mel[0, :, : int(length[0])].cpu().numpy(), 0.0
+    source = fastpitch if system.kind == "fastpitch" else model
+    tokens = source.parse(row["text"])
+    start = time.perf_counter()
+    if system.kind == "fastpitch":
+        mel = fastpitch.generate_spectrogram(tokens=tokens)[0]
+    elif system.kind == "coarse":
+        mel = model.generate_coarse_spectrogram(tokens)[0]
+    else:
+        mels, lengths = model.generate_spectrogram(tokens, steps=system.steps, sampler=system.sampler, seed=seed,
+                                                   t_start=t_start, return_lengths=True)
+        mel = mels[0, :, : int(lengths[0])]
+    return mel.cpu().numpy(), time.perf_counter() - start
+
+
+def _save_example(audio_dir, system_name, vocoder_name, index, audio, sample_rate, count):
+    if audio_dir is None or index >= count:
+        return
+    import soundfile as sf
+
+    folder = os.path.join(audio_dir, system_name)
+    os.makedirs(folder, exist_ok=True)
+    sf.write(os.path.join(folder, f"{index:02d}_{vocoder_name}.wav"), audio, sample_rate)
+
+
+# ------------------------------------------------------------------------------------------------------ reporting
+def _wer_columns(results: Dict[str, Dict]) -> List[str]:
+    names = []
+    for result in results.values():
+        for name in result.get("wer", {}):
+            if name not in names and name != "recording":
+                names.append(name)
+    return names
+
+
+def _cell(value, digits):
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def table_rows(results: Dict[str, Dict]) -> List[List[str]]:
+    """Header + one row per system, as strings (shared by the markdown and CSV writers)."""
+    vocoder_names = _wer_columns(results)
+    header = ["system", "denoiser calls", "mel L1", "mel FD", *[f"WER {v}" for v in vocoder_names], "ms / utt", "RTF"]
+    rows = [header]
+    for name, r in results.items():
+        wer = r.get("wer", {})
+        if r["kind"] == "recording":
+            wers = [_cell(wer.get("recording"), 3)] * len(vocoder_names)
+        else:
+            wers = [_cell(wer.get(v), 3) for v in vocoder_names]
+        rows.append([name, _cell(r.get("denoiser_calls"), 0), _cell(r.get("mel_l1"), 4), _cell(r.get("mel_fd"), 2),
+                     *wers, _cell(r.get("ms_per_utt"), 1), _cell(r.get("rtf"), 4)])
+    return rows
+
+
+def format_table(results: Dict[str, Dict], caption: str = "") -> str:
+    rows = table_rows(results)
+    lines = [caption] if caption else []
+    lines.append("| " + " | ".join(rows[0]) + " |")
+    lines.append("| --- |" + " ---: |" * (len(rows[0]) - 1))
+    lines += ["| " + " | ".join(cell or "-" for cell in row) + " |" for row in rows[1:]]
+    return "\n".join(lines)
+
+
+def write_csv(results: Dict[str, Dict], path: str) -> None:
+    import csv
+
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(table_rows(results))
+
+
+def plot_results(results: Dict[str, Dict], path: str) -> None:
+    """Quality vs steps, one curve per sampler, the non-diffusion rows as horizontal references."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = [("mel_l1", "mel L1 to recording (GT durations)"), ("mel_fd", "Frechet distance of mel frames")]
+    vocoder_names = _wer_columns(results)
+    metrics += [(("wer", v), f"WER ({v})") for v in vocoder_names]
+
+    def value(result, metric):
+        if isinstance(metric, tuple):
+            wer = result.get("wer", {})
+            return wer.get("recording") if result["kind"] == "recording" else wer.get(metric[1])
+        return result.get(metric)
+
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
+    samplers = sorted({r["sampler"] for r in results.values() if r["kind"] == "diffusion"})
+    for ax, (metric, label) in zip(axes[0], metrics):
+        for sampler in samplers:
+            points = sorted((r["steps"], value(r, metric)) for r in results.values() if r["sampler"] == sampler)
+            ax.plot([p[0] for p in points], [p[1] for p in points], "o-", label=f"diffusion ({sampler})")
+        for (name, r), style in zip(
+            ((n, r) for n, r in results.items() if r["kind"] != "diffusion"), ("k:", "g--", "r--", "m-.", "c:")
+        ):
+            if value(r, metric) is not None:
+                ax.axhline(value(r, metric), color=style[0], ls=style[1:], label=name)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("sampling steps (denoiser calls)")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
