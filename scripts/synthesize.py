@@ -16,7 +16,6 @@ import soundfile as sf
 import torch
 
 import nemo_distill  # noqa: F401
-from nemo.core.classes import ModelPT
 from nemo_distill.eval.griffin_lim import griffin_lim
 from nemo_distill.models import DiffusionSpectrogramGenerator
 
@@ -70,7 +69,13 @@ def main():
         raise SystemExit(str(error))
     vocoder = None
     if args.vocoder != "griffin-lim":
-        vocoder = ModelPT.restore_from(args.vocoder, map_location="cpu").eval()
+        from nemo_distill.models.vocoder import check_mel_settings_match, load_vocoder
+
+        try:
+            vocoder = load_vocoder(args.vocoder)
+            check_mel_settings_match(model.cfg, vocoder.cfg)
+        except (TypeError, ValueError) as error:
+            raise SystemExit(str(error))
     os.makedirs(args.out_dir, exist_ok=True)
     preprocessor_cfg = model.cfg.preprocessor
 

@@ -1,0 +1,44 @@
+"""Train NeMo's HiFi-GAN on the voice's corpus with the generator's mel settings.
+
+    python scripts/train_vocoder.py --config-name hifigan_tiny \
+        train_dataset=corpus/train_manifest.json validation_datasets=corpus/val_manifest.json \
+        exp_manager.exp_dir=outputs/vocoder
+
+``+generator=TEACHER.nemo`` checks, before any training, that the vocoder's mel settings are the generator's
+(a mismatch is refused with the differing settings named). Checkpoints, resume
+(``exp_manager.resume_if_exists=true``) and TensorBoard logs come from NeMo's ``exp_manager``; the final model is
+saved as ``<log_dir>/<name>.nemo``.
+"""
+
+import os
+
+import lightning.pytorch as pl
+
+import nemo_distill  # noqa: F401  (registers the package's config targets)
+from nemo.collections.tts.models import HifiGanModel
+from nemo.core.config import hydra_runner
+from nemo.utils import logging
+from nemo.utils.exp_manager import exp_manager
+from nemo_distill.models.vocoder import check_mel_settings_match
+
+
+@hydra_runner(config_path="../conf", config_name="hifigan")
+def main(cfg):
+    generator_path = cfg.get("generator", None)
+    if generator_path:
+        from nemo_distill.models import DiffusionSpectrogramGenerator
+
+        generator = DiffusionSpectrogramGenerator.from_nemo(generator_path)
+        check_mel_settings_match(generator.cfg, cfg.model)
+        del generator
+    trainer = pl.Trainer(**cfg.trainer)
+    log_dir = exp_manager(trainer, cfg.get("exp_manager", None))
+    model = HifiGanModel(cfg=cfg.model, trainer=trainer)
+    trainer.fit(model)
+    path = os.path.join(str(log_dir), f"{cfg.name}.nemo")
+    model.save_to(path)
+    logging.info(f"saved {path}")
+
+
+if __name__ == "__main__":
+    main()  # noqa pylint: disable=no-value-for-parameter

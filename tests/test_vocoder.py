@@ -1,0 +1,100 @@
+"""The voice's HiFi-GAN: NeMo's HifiGanModel with exactly the generator's mel settings."""
+
+import pytest
+import torch
+
+from tts_fixtures import write_tone_corpus
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("tones"))
+    return root, write_tone_corpus(root)
+
+
+@pytest.fixture(scope="module")
+def configs(corpus):
+    from nemo_distill.utils.config import compose_config
+
+    root, manifest = corpus
+    generator = compose_config("diffusion_tts_tiny", [f"train_dataset={manifest}", f"validation_datasets={manifest}",
+                                                      f"sup_data_path={root}/sup", "pitch_mean=150", "pitch_std=40"])
+    vocoder = compose_config("hifigan_tiny", [f"train_dataset={manifest}", f"validation_datasets={manifest}"])
+    return generator, vocoder
+
+
+def test_vocoder_preprocessor_computes_the_generators_mels(configs, corpus):
+    import soundfile as sf
+
+    from nemo.core.classes.common import safe_instantiate
+
+    generator_cfg, vocoder_cfg = configs
+    audio, _ = sf.read(f"{corpus[0]}/wavs/tone_1.wav", dtype="float32")
+    audio = torch.from_numpy(audio)[None]
+    length = torch.tensor([audio.shape[1]])
+    ours, ours_len = safe_instantiate(generator_cfg.model.preprocessor)(input_signal=audio, length=length)
+    theirs, theirs_len = safe_instantiate(vocoder_cfg.model.preprocessor)(audio, length)
+    assert ours.shape == theirs.shape and torch.equal(ours_len, theirs_len)
+    assert torch.allclose(ours, theirs, atol=1e-5)
+
+
+def test_mel_settings_mismatch_names_the_settings(configs):
+    from omegaconf import open_dict
+
+    from nemo_distill.models.vocoder import check_mel_settings_match
+
+    generator_cfg, vocoder_cfg = configs
+    check_mel_settings_match(generator_cfg.model, vocoder_cfg.model)  # the shipped pair matches
+    stock = vocoder_cfg.model.copy()
+    with open_dict(stock):  # NeMo's stock HiFi-GAN mel settings
+        stock.preprocessor.pad_value = -11.52
+        stock.preprocessor.log_zero_guard_type = "clamp"
+    with pytest.raises(ValueError, match=r"log_zero_guard_type: generator 'add', vocoder 'clamp'.*pad_value"):
+        check_mel_settings_match(generator_cfg.model, stock)
+    with open_dict(stock):
+        stock.preprocessor.highfreq = None  # None means Nyquist
+    with pytest.raises(ValueError, match=r"highfreq: generator 8000, vocoder 11025"):
+        check_mel_settings_match(generator_cfg.model, stock)
+
+
+@pytest.fixture(scope="module")
+def vocoder_nemo(corpus, tmp_path_factory):
+    """Two steps of scripts/train_vocoder.py (hydra_runner + exp_manager) with the tiny config."""
+    import subprocess
+    import sys
+
+    root, manifest = corpus
+    out = tmp_path_factory.mktemp("vocoder")
+    command = [sys.executable, "scripts/train_vocoder.py", "--config-name", "hifigan_tiny",
+               f"train_dataset={manifest}", f"validation_datasets={manifest}", f"exp_manager.exp_dir={out}",
+               "exp_manager.name=voc", "+exp_manager.version=v", "trainer.max_steps=2",
+               "model.train_ds.dataloader_params.batch_size=2", "+trainer.limit_val_batches=1",
+               "+trainer.num_sanity_val_steps=0", "+trainer.enable_progress_bar=false"]
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env,
+                            cwd=__import__("pathlib").Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr[-3000:]
+    path = out / "voc" / "v" / "HifiGanTiny.nemo"
+    assert path.is_file(), result.stderr[-3000:]
+    return str(path)
+
+
+def test_trained_vocoder_restores_and_turns_mels_into_audio(vocoder_nemo, configs):
+    from nemo_distill.models.vocoder import check_mel_settings_match, load_vocoder
+
+    vocoder = load_vocoder(vocoder_nemo)
+    check_mel_settings_match(configs[0].model, vocoder.cfg)
+    with torch.no_grad():
+        audio = vocoder.convert_spectrogram_to_audio(spec=torch.randn(2, 80, 20) - 5)
+    assert audio.shape == (2, 19 * 256) and torch.isfinite(audio).all()
+
+
+def test_load_vocoder_refuses_another_class(tmp_path):
+    from nemo_distill.models import ToyDiffusionModel
+    from nemo_distill.models.vocoder import load_vocoder
+    from nemo_distill.utils.config import compose_config
+
+    path = str(tmp_path / "toy.nemo")
+    ToyDiffusionModel(compose_config("toy_diffusion").model).save_to(path)
+    with pytest.raises(TypeError, match="holds a ToyDiffusionModel, not a HifiGanModel"):
+        load_vocoder(path)
