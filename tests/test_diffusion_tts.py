@@ -254,3 +254,82 @@ def test_from_nemo_checks_the_class(trained, tmp_path):
     ToyDiffusionModel(compose_config("toy_diffusion").model).save_to(toy_path)
     with pytest.raises(ValueError, match="holds a ToyDiffusionModel, not a DiffusionSpectrogramGenerator"):
         DiffusionSpectrogramGenerator.from_nemo(toy_path)
+
+
+def test_nonfinite_loss_stops_training_and_keeps_the_last_good_weights(make_cfg, tmp_path):
+    from nemo_distill.models import DiffusionSpectrogramGenerator
+
+    torch.manual_seed(0)
+    trainer = _trainer(tmp_path, 6)
+    model = DiffusionSpectrogramGenerator(make_cfg().model, trainer=trainer)
+    real_loss, snapshots = model._diffusion_loss, []
+
+    def poisoned_loss(taps, generator=None):
+        if model.training:
+            snapshots.append(copy.deepcopy(model.state_dict()))
+            if len(snapshots) == 3:  # the third training batch gives a NaN loss
+                return real_loss(taps, generator) * float("nan")
+        return real_loss(taps, generator)
+
+    model._diffusion_loss = poisoned_loss
+    trainer.fit(model)
+    assert model.nonfinite_loss_step == 2 and len(snapshots) == 3  # stopped: no batch after the bad one
+    for key, value in model.state_dict().items():  # the NaN step was not applied
+        assert torch.equal(value, snapshots[-1][key]), key
+    assert any(not torch.equal(v, snapshots[0][k]) for k, v in model.state_dict().items())
+
+
+def _benchmark_script():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "benchmark.py"
+    spec = importlib.util.spec_from_file_location("benchmark_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_script_rows_and_outputs(trained, corpus, fastpitch_nemo, tmp_path):
+    model, _ = trained
+    root, manifest = corpus
+    path = str(tmp_path / "tts.nemo")
+    model.save_to(path)
+    out = tmp_path / "bench"
+    results = _benchmark_script().main([
+        path, "--manifest", manifest, "--sup-data-path", f"{root}/sup", "--steps", "4", "2", "--samplers", "ddim",
+        "dpmpp_2m", "--fastpitch", fastpitch_nemo["same"], "--no-wer", "--out-dir", str(out),
+    ])
+    assert list(results) == ["recording", "recording_mel", "fastpitch", "coarse", "ddim_4", "ddim_2", "dpmpp_2m_4",
+                             "dpmpp_2m_2"]
+    for name, result in results.items():
+        if result["kind"] == "diffusion":  # counted with a hook on the denoiser, per utterance
+            assert result["denoiser_calls"] == result["steps"], name
+        if result["kind"] not in ("recording", "recording_mel"):
+            assert result["mel_l1"] > 0 and result["mel_fd"] > 0 and result["ms_per_utt"] > 0, name
+    assert results["coarse"]["denoiser_calls"] == 0 and results["fastpitch"]["denoiser_calls"] == 0
+    assert results["ddim_4"]["mel_l1"] != results["ddim_2"]["mel_l1"]
+    table = (out / "table.md").read_text()
+    assert "| dpmpp_2m_2 | 2 |" in table and "mel FD" in table
+    assert (out / "table.csv").read_text().count("\n") == 9 and (out / "benchmark.png").stat().st_size > 0
+    assert sorted(p.name for p in (out / "audio" / "ddim_2").iterdir()) == [f"0{i}_griffin_lim.wav" for i in range(3)]
+
+
+def test_benchmark_word_error_rate_columns(trained):
+    from nemo_distill.eval.tts_benchmark import System, format_table, run_benchmark
+
+    class EchoFirstWord:  # a stand-in recogniser: hears "hello" in everything
+        def transcribe(self, audio, sample_rate):
+            assert audio.ndim == 1 and sample_rate == 22050
+            return "hello"
+
+    model, _ = trained
+    rows = [{"text": "hello world.", "audio_filepath": None}, {"text": "hello", "audio_filepath": None}]
+    dataloader = model._validation_dl
+    systems = [System("recording", "recording"), System("ddim_1", "diffusion", 1, "ddim")]
+    results = run_benchmark(model, dataloader, rows, systems, {"griffin_lim": lambda mel: mel.mean(0)},
+                            judge=EchoFirstWord(), load_audio=lambda path: torch.zeros(22050).numpy())
+    # "hello world." vs "hello": 1 deletion in 3 reference words
+    assert results["ddim_1"]["wer"] == {"griffin_lim": pytest.approx(1 / 3)}
+    assert results["recording"]["wer"] == {"recording": pytest.approx(1 / 3)}
+    assert "| recording | - | - | - | 0.333 |" in format_table(results)
