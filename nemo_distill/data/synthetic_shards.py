@@ -1,0 +1,209 @@
+"""Synthetic distillation data on disk: the teacher's conditioning, noise seeds and samples, as checksummed shards.
+
+Progressive distillation needs no recordings: for every text, the teacher's FastPitch front-end computes the
+conditioning once (length-regulated encoding ``cond [D, T]`` and coarse mel ``[n_mels, T]``), and the teacher
+samples a mel from a seeded noise at its full step count. These tensors are cached as shards so that a training
+step never runs the TTS pipeline. Layout of a store folder::
+
+    shard_00000.pt     torch.save of a dict of padded tensors (see ``SHARD_TENSORS``)
+    shard_00000.json   sidecar: the shard's key (what it was made from), sha256 and item count
+    manifest.json      written once every shard is complete: generation settings, texts, shard list + checksums
+
+Each file is written to a temporary name and renamed, shard before sidecar, so a crash leaves either a complete
+shard with a matching sidecar or one that :meth:`SyntheticShardStore.is_complete` rejects and a rerun regenerates.
+A shard is reused only if its key (teacher hash, texts, seeds, sampler settings, format) is unchanged.
+"""
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+import torch
+
+from nemo_distill.utils.files import atomic_path, sha256_file, sha256_text
+
+__all__ = ["SHARD_FORMAT", "SHARD_TENSORS", "ShardSpec", "SyntheticShardStore", "SyntheticUtterances", "collate"]
+
+SHARD_FORMAT = 1
+# name -> shape per shard: n = utterances in the shard, T = longest of them (padding past ``lengths`` is zero)
+SHARD_TENSORS = {
+    "text_ids": "[n] index of the text in the store's text list",
+    "seeds": "[n] seed of the utterance's noise",
+    "lengths": "[n] frames",
+    "cond": "[n, D, T] length-regulated FastPitch encoding",
+    "coarse_mel": "[n, n_mels, T] FastPitch's regression mel",
+    "teacher_mel": "[n, n_mels, T] the teacher's sample from the seeded noise at its full step count",
+}
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    """What one shard is made of: its texts (by global index) and their noise seeds, plus the generation key."""
+
+    index: int
+    text_ids: tuple
+    texts: tuple
+    seeds: tuple
+    key: str
+
+    @property
+    def name(self) -> str:
+        return f"shard_{self.index:05d}"
+
+
+class SyntheticShardStore:
+    """A folder of synthetic-data shards; see the module docstring for the layout and the crash guarantees."""
+
+    def __init__(self, root: str):
+        self.root = os.path.abspath(root)
+
+    # ------------------------------------------------------------------------------------------------- planning
+    @staticmethod
+    def plan(texts: Sequence[str], shard_size: int, seed: int, generation: Dict) -> List[ShardSpec]:
+        """Split ``texts`` into shards of ``shard_size``; utterance ``i`` gets noise seed ``seed + i``.
+
+        ``generation`` (teacher hash, steps, sampler, guidance scale...) goes into every shard's key, so a shard
+        made with other settings is not reused.
+        """
+        if not texts:
+            raise ValueError("no texts to generate synthetic data from")
+        if shard_size < 1:
+            raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+        settings = json.dumps({"format": SHARD_FORMAT, **generation}, sort_keys=True)
+        specs = []
+        for index, start in enumerate(range(0, len(texts), shard_size)):
+            ids = tuple(range(start, min(start + shard_size, len(texts))))
+            chunk = tuple(texts[i] for i in ids)
+            seeds = tuple(int(seed) + i for i in ids)
+            key = sha256_text(json.dumps([settings, ids, chunk, seeds]))
+            specs.append(ShardSpec(index, ids, chunk, seeds, key))
+        return specs
+
+    # ------------------------------------------------------------------------------------------------- files
+    def shard_path(self, spec_or_index) -> str:
+        index = spec_or_index.index if isinstance(spec_or_index, ShardSpec) else int(spec_or_index)
+        return os.path.join(self.root, f"shard_{index:05d}.pt")
+
+    def sidecar_path(self, spec_or_index) -> str:
+        return self.shard_path(spec_or_index)[: -len(".pt")] + ".json"
+
+    @property
+    def manifest_path(self) -> str:
+        return os.path.join(self.root, "manifest.json")
+
+    def _sidecar(self, spec: ShardSpec) -> Optional[Dict]:
+        try:
+            with open(self.sidecar_path(spec)) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def is_complete(self, spec: ShardSpec) -> bool:
+        """The shard exists, was made from exactly ``spec`` and its bytes match the recorded sha256."""
+        sidecar = self._sidecar(spec)
+        path = self.shard_path(spec)
+        return (sidecar is not None and sidecar.get("key") == spec.key and os.path.isfile(path)
+                and sha256_file(path) == sidecar.get("sha256"))
+
+    def pending(self, specs: Sequence[ShardSpec]) -> List[ShardSpec]:
+        return [spec for spec in specs if not self.is_complete(spec)]
+
+    def write(self, spec: ShardSpec, tensors: Dict[str, torch.Tensor], rank: int = 0) -> None:
+        """Write one shard atomically (shard, then its sidecar); ``tensors`` holds every ``SHARD_TENSORS`` key.
+        ``rank`` (the process that made it) is recorded in the sidecar."""
+        missing = set(SHARD_TENSORS) - set(tensors)
+        if missing:
+            raise ValueError(f"shard {spec.name} lacks {sorted(missing)}")
+        if len(tensors["lengths"]) != len(spec.text_ids):
+            raise ValueError(f"shard {spec.name} holds {len(tensors['lengths'])} items, spec has {len(spec.text_ids)}")
+        with atomic_path(self.shard_path(spec)) as tmp:
+            torch.save({k: tensors[k].detach().cpu().contiguous() for k in SHARD_TENSORS}, tmp)
+        sidecar = {"key": spec.key, "sha256": sha256_file(self.shard_path(spec)), "num_items": len(spec.text_ids),
+                   "rank": int(rank)}
+        with atomic_path(self.sidecar_path(spec)) as tmp:
+            with open(tmp, "w") as f:
+                json.dump(sidecar, f)
+
+    def write_manifest(self, specs: Sequence[ShardSpec], texts: Sequence[str], generation: Dict) -> str:
+        """After every shard is complete: the store's manifest (generation settings, texts, shard checksums)."""
+        incomplete = [spec.name for spec in self.pending(specs)]
+        if incomplete:
+            raise RuntimeError(f"cannot write the manifest: shards {incomplete} are missing or corrupt")
+        manifest = {
+            "format": SHARD_FORMAT,
+            "generation": generation,
+            "num_items": len(texts),
+            "texts": list(texts),
+            "shards": [{"file": os.path.basename(self.shard_path(spec)), "key": spec.key,
+                        "sha256": self._sidecar(spec)["sha256"], "num_items": len(spec.text_ids)} for spec in specs],
+        }
+        with atomic_path(self.manifest_path) as tmp:
+            with open(tmp, "w") as f:
+                json.dump(manifest, f, indent=1)
+        return self.manifest_path
+
+    def read_manifest(self) -> Dict:
+        if not os.path.isfile(self.manifest_path):
+            raise FileNotFoundError(f"{self.root} holds no complete synthetic data (no manifest.json)")
+        with open(self.manifest_path) as f:
+            return json.load(f)
+
+    def manifest_sha256(self) -> str:
+        return sha256_file(self.manifest_path)
+
+    def load_shard(self, entry: Dict) -> Dict[str, torch.Tensor]:
+        """One shard of the manifest, checked against its sha256 (ValueError naming the file when corrupt)."""
+        path = os.path.join(self.root, entry["file"])
+        if sha256_file(path) != entry["sha256"]:
+            raise ValueError(f"{path} does not match its checksum in {self.manifest_path}: corrupt; rerun the "
+                             "generation (it regenerates corrupt shards)")
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+class SyntheticUtterances(torch.utils.data.Dataset):
+    """The utterances of a complete store, unpadded: ``(cond [D, T], coarse_mel [n_mels, T], teacher_mel, text_id,
+    seed)``. ``limit`` keeps the first utterances only (validation subsets)."""
+
+    def __init__(self, root: str, limit: Optional[int] = None, skip: int = 0):
+        store = SyntheticShardStore(root)
+        manifest = store.read_manifest()
+        self.generation = manifest["generation"]
+        self.texts = manifest["texts"]
+        self.items = []
+        for entry in manifest["shards"]:
+            shard = store.load_shard(entry)
+            for j, length in enumerate(shard["lengths"].tolist()):
+                self.items.append((shard["cond"][j, :, :length], shard["coarse_mel"][j, :, :length],
+                                   shard["teacher_mel"][j, :, :length], int(shard["text_ids"][j]),
+                                   int(shard["seeds"][j])))
+        self.items = self.items[skip:]
+        if limit is not None:
+            self.items = self.items[:limit]
+        if not self.items:
+            raise ValueError(f"{root} holds no synthetic utterances (skip={skip}, limit={limit})")
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, index):
+        return self.items[index]
+
+
+def collate(items) -> Dict[str, torch.Tensor]:
+    """Pad a list of :class:`SyntheticUtterances` items: ``cond [B, D, T]``, ``coarse_mel``/``teacher_mel``
+    ``[B, n_mels, T]``, ``lengths``/``text_ids``/``seeds`` ``[B]``."""
+    lengths = torch.tensor([item[0].shape[-1] for item in items])
+    frames = int(lengths.max())
+
+    def pad(tensors):
+        return torch.stack([torch.nn.functional.pad(t, (0, frames - t.shape[-1])) for t in tensors])
+
+    return {
+        "cond": pad([item[0] for item in items]),
+        "coarse_mel": pad([item[1] for item in items]),
+        "teacher_mel": pad([item[2] for item in items]),
+        "lengths": lengths,
+        "text_ids": torch.tensor([item[3] for item in items]),
+        "seeds": torch.tensor([item[4] for item in items]),
+    }

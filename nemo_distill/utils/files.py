@@ -1,0 +1,41 @@
+"""Crash-safe file writes and content hashes."""
+
+import contextlib
+import hashlib
+import os
+import tempfile
+
+__all__ = ["atomic_path", "sha256_file", "sha256_text"]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str):
+    """Yields a temporary path in ``path``'s folder; on success it is fsynced and renamed onto ``path``.
+
+    A crash or exception leaves ``path`` as it was (absent, or the previous complete version) and removes the
+    temporary file, so a file that exists is always complete.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=".tmp.", suffix=f".{os.path.basename(path)}", dir=folder)  # same extension
+    os.close(handle)
+    try:
+        yield tmp
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def sha256_file(path: str, chunk_size: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
