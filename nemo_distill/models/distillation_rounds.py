@@ -1,0 +1,166 @@
+"""The whole progressive-distillation plan in one call: synthetic data, then round after round, resumable.
+
+Layout of ``out_dir``::
+
+    distillation.json                 what this folder distils (teacher hash, plan, weighting): a rerun with another
+                                      teacher or plan is refused instead of mixing two lineages
+    synthetic/                        the teacher's shards (nemo_distill.data.synthetic_shards)
+    rounds/round_01_256to128/         exp_manager folder of a round (checkpoints, TensorBoard)
+    students/<name>_128steps.nemo     the student of each round, a DiffusionSpectrogramGenerator
+
+A rerun skips the finished rounds (their ``.nemo`` exists and names the expected teacher), resumes the interrupted
+one from its last checkpoint and never overwrites a finished student.
+"""
+
+import json
+import os
+from dataclasses import dataclass
+from typing import List
+
+import lightning.pytorch as pl
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from nemo.utils import logging
+from nemo.utils.exp_manager import exp_manager
+from nemo_distill.data.synthetic_shards import SyntheticShardStore
+from nemo_distill.diffusion import distillation_plan
+from nemo_distill.models.diffusion_spectrogram_generator import DiffusionSpectrogramGenerator
+from nemo_distill.models.progressive_distillation import ProgressiveDistillationModel
+from nemo_distill.models.synthetic_data import generate_synthetic_data, read_texts
+from nemo_distill.utils.files import atomic_path, sha256_file
+
+__all__ = ["Round", "plan_rounds", "run_distillation"]
+
+
+@dataclass(frozen=True)
+class Round:
+    number: int  # 0 for the guidance stage, then 1, 2, ...
+    stage: str
+    teacher_steps: int
+    student_steps: int
+
+    @property
+    def name(self) -> str:
+        if self.stage == "guidance":
+            return f"round_00_guidance_{self.teacher_steps}"
+        return f"round_{self.number:02d}_{self.teacher_steps}to{self.student_steps}"
+
+
+def plan_rounds(teacher_steps: int, student_steps: int, fold_guidance: bool = False) -> List[Round]:
+    """The rounds of a plan (ValueError listing the nearest valid plans when it cannot be halved exactly)."""
+    ladder = distillation_plan(teacher_steps, student_steps)
+    rounds = [Round(0, "guidance", ladder[0], ladder[0])] if fold_guidance else []
+    return rounds + [Round(i + 1, "progressive", k, k // 2) for i, k in enumerate(ladder[:-1])]
+
+
+def _student_path(out_dir: str, name: str, step: Round) -> str:
+    suffix = "guided" if step.stage == "guidance" else "steps"
+    return os.path.join(out_dir, "students", f"{name}_{step.student_steps}{suffix}.nemo")
+
+
+def _check_folder_lineage(out_dir: str, identity: dict) -> None:
+    path = os.path.join(out_dir, "distillation.json")
+    if os.path.isfile(path):
+        with open(path) as f:
+            recorded = json.load(f)
+        differing = {k: (recorded.get(k), v) for k, v in identity.items() if recorded.get(k) != v}
+        if differing:
+            details = "; ".join(f"{k}: folder {a!r}, now {b!r}" for k, (a, b) in differing.items())
+            raise ValueError(f"{out_dir} holds a distillation with other settings ({details}): use another "
+                             "out_dir, or delete that folder to start over")
+        return
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(identity, f, indent=1)
+
+
+def _finished_student(path: str, teacher_sha256: str) -> bool:
+    """A finished round: its student exists and names ``teacher_sha256`` as its teacher (else refuse)."""
+    if not os.path.isfile(path):
+        return False
+    student = DiffusionSpectrogramGenerator.from_nemo(path)
+    recorded = student.cfg.get("distillation", {}).get("teacher_sha256")
+    if recorded != teacher_sha256:
+        raise ValueError(f"{path} was distilled from another teacher (sha256 {recorded}, expected {teacher_sha256}); "
+                         "it is left untouched: move it away to redo this round")
+    return True
+
+
+def run_distillation(cfg: DictConfig) -> List[str]:
+    """Run a whole plan from a ``conf/progressive_distillation.yaml``-style config; returns the students' paths."""
+    out_dir = os.path.abspath(cfg.out_dir)
+    plan, synthetic = cfg.plan, cfg.synthetic
+    guidance_scale = float(cfg.get("guidance", {}).get("scale", 0.0) or 0.0)
+    rounds = plan_rounds(int(plan.teacher_steps), int(plan.student_steps), fold_guidance=guidance_scale > 0)
+    # every check before any work: the teacher's class, the folder's lineage, the texts
+    teacher = DiffusionSpectrogramGenerator.from_nemo(cfg.teacher)
+    teacher_sha256 = sha256_file(cfg.teacher)
+    _check_folder_lineage(out_dir, {
+        "teacher_sha256": teacher_sha256, "teacher_steps": int(plan.teacher_steps),
+        "student_steps": int(plan.student_steps), "weighting": str(cfg.model.weighting),
+        "guidance_scale": guidance_scale,
+    })
+    texts = read_texts(cfg.texts, limit=synthetic.get("max_texts"))
+
+    generation_trainer = pl.Trainer(**{**_trainer_kwargs(cfg), "use_distributed_sampler": False, "logger": False,
+                                       "enable_checkpointing": False})
+    synthetic_dir = os.path.join(out_dir, "synthetic")
+    generate_synthetic_data(teacher, teacher_sha256, texts, synthetic_dir, generation_trainer,
+                            steps=int(plan.teacher_steps), shard_size=int(synthetic.shard_size),
+                            seed=int(synthetic.seed), sampler="ddim", guidance_scale=guidance_scale,
+                            batch_size=int(synthetic.batch_size))
+    data_sha256 = SyntheticShardStore(synthetic_dir).manifest_sha256()
+    del teacher
+    if cfg.get("generate_only", False):
+        return []
+
+    paths, current, current_sha256 = [], os.path.abspath(cfg.teacher), teacher_sha256
+    for step in rounds:
+        path = _student_path(out_dir, cfg.name, step)
+        if _finished_student(path, current_sha256):
+            logging.info(f"{step.name}: {path} is finished, not retrained")
+        else:
+            _train_round(cfg, step, current, current_sha256, teacher_sha256, synthetic_dir, data_sha256, path)
+        paths.append(path)
+        current, current_sha256 = path, sha256_file(path)
+    return paths
+
+
+def _trainer_kwargs(cfg: DictConfig) -> dict:
+    kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
+    kwargs.pop("max_steps", None)
+    return kwargs
+
+
+def _train_round(cfg, step: Round, teacher_path: str, teacher_sha256: str, origin_sha256: str, synthetic_dir: str,
+                 data_sha256: str, path: str) -> None:
+    model_cfg = cfg.model.copy()
+    with open_dict(model_cfg):
+        model_cfg.teacher_path = teacher_path
+        model_cfg.teacher_steps = step.teacher_steps
+        model_cfg.stage = step.stage
+        model_cfg.guidance_scale = float(cfg.get("guidance", {}).get("scale", 0.0) or 0.0)
+        model_cfg.synthetic_data = synthetic_dir
+        if step.stage == "guidance":
+            model_cfg.weighting = cfg.get("guidance", {}).get("weighting", model_cfg.weighting)
+    trainer = pl.Trainer(**_trainer_kwargs(cfg), max_steps=int(cfg.model.round_steps))
+    exp_cfg = OmegaConf.to_container(cfg.get("exp_manager", {}) or {}, resolve=True)
+    exp_cfg.update(explicit_log_dir=os.path.join(os.path.abspath(cfg.out_dir), "rounds", step.name),
+                   resume_if_exists=True, resume_ignore_no_checkpoint=True, name=step.name)
+    exp_manager(trainer, OmegaConf.create(exp_cfg))
+    model = ProgressiveDistillationModel(model_cfg, trainer=trainer)
+    logging.info(f"{step.name}: {step.teacher_steps} -> {step.student_steps} steps ({step.stage}), teacher "
+                 f"{teacher_path}")
+    trainer.fit(model)
+    if getattr(model, "nonfinite_loss_step", None) is not None:
+        raise RuntimeError(f"{step.name} stopped at step {model.nonfinite_loss_step} on a non-finite loss; its last "
+                           "good checkpoint is kept, no student written")
+    if trainer.is_global_zero:
+        model.save_student(path, lineage={
+            "round": step.number, "teacher_path": teacher_path, "teacher_sha256": teacher_sha256,
+            "origin_teacher_sha256": origin_sha256, "synthetic_data_sha256": data_sha256,
+            "synthetic_data": synthetic_dir,
+        })
+        logging.info(f"{step.name}: saved {path}")
+    trainer.strategy.barrier()
+

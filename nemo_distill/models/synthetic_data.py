@@ -1,0 +1,142 @@
+"""Generate a teacher's synthetic distillation data with Lightning's ``trainer.predict``, sharded across ranks.
+
+Rank ``r`` of ``W`` takes the shards ``r, r + W, ...`` of the plan (fixed by index, so ranks agree without talking)
+and skips those already complete on disk; after a barrier, rank 0 writes the store's manifest. With DDP on CPU
+(``strategy: ddp``, ``accelerator: cpu``, ``devices: 2``) two processes share the work; on GPUs each rank uses its
+own device. The Trainer must be built with ``use_distributed_sampler=False`` (this module already splits the work).
+"""
+
+import json
+import os
+from typing import Dict, List, Optional, Sequence
+
+import lightning.pytorch as pl
+import torch
+
+from nemo.utils import logging
+from nemo_distill.data.synthetic_shards import ShardSpec, SyntheticShardStore
+from nemo_distill.models.diffusion_spectrogram_generator import DiffusionSpectrogramGenerator
+
+__all__ = ["SyntheticDataGenerator", "generate_synthetic_data", "read_texts"]
+
+
+def read_texts(path: str, limit: Optional[int] = None) -> List[str]:
+    """Texts from a text file (one per line) or a NeMo JSON-lines manifest (its ``text`` field)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"text source {path} does not exist")
+    texts = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith("{"):
+                try:
+                    entry = json.loads(line)
+                except ValueError as error:
+                    raise ValueError(f"{path}:{number} is neither a sentence nor valid JSON: {error}") from None
+                if not str(entry.get("text", "")).strip():
+                    raise ValueError(f"{path}:{number}: manifest entry without a 'text' field")
+                line = str(entry["text"]).strip()
+            texts.append(line)
+    if not texts:
+        raise ValueError(f"{path} holds no text")
+    return texts[:limit] if limit else texts
+
+
+class SyntheticDataGenerator(pl.LightningModule):
+    """Each predict step makes one shard: front-end conditioning, seeded noise, the teacher's full-step sample."""
+
+    def __init__(self, teacher: DiffusionSpectrogramGenerator, store: SyntheticShardStore, specs: Sequence[ShardSpec],
+                 steps: int, sampler: str = "ddim", guidance_scale: float = 0.0, batch_size: int = 16):
+        super().__init__()
+        self.teacher = teacher.eval().requires_grad_(False)
+        self.store, self.specs = store, list(specs)
+        self.steps, self.sampler, self.guidance_scale, self.batch_size = steps, sampler, guidance_scale, batch_size
+        self.written: List[int] = []
+
+    def predict_dataloader(self):
+        rank, world = self.trainer.global_rank, self.trainer.world_size
+        mine = [spec for spec in self.specs[rank::world] if not self.store.is_complete(spec)]
+        logging.info(f"rank {rank}/{world}: {len(mine)} shards to generate, "
+                     f"{len(self.specs[rank::world]) - len(mine)} already complete")
+        # batches are shard indices (plain ints survive Lightning's batch-to-device transfer)
+        return torch.utils.data.DataLoader([spec.index for spec in mine], batch_size=1, collate_fn=_only)
+
+    @torch.no_grad()
+    def predict_step(self, shard_index: int, batch_idx: int = 0):
+        spec = self.specs[shard_index]
+        parts = [self._generate(spec.texts[i: i + self.batch_size], spec.seeds[i: i + self.batch_size])
+                 for i in range(0, len(spec.texts), self.batch_size)]
+        frames = max(part["cond"].shape[-1] for part in parts)
+        tensors = {key: torch.cat([_pad_to(part[key], frames) for part in parts]) for key in parts[0]}
+        tensors["text_ids"] = torch.tensor(spec.text_ids)
+        self.store.write(spec, tensors, rank=self.trainer.global_rank if self._trainer else 0)
+        self.written.append(spec.index)
+        return None
+
+    def _generate(self, texts: Sequence[str], seeds: Sequence[int]) -> Dict[str, torch.Tensor]:
+        teacher = self.teacher
+        tokens, _ = teacher.parse_batch(list(texts))
+        cond, coarse, lengths = teacher.encode(tokens.to(self.device))
+        noise = torch.stack([_seeded_noise(seed, coarse.shape[1], coarse.shape[-1], coarse) for seed in seeds])
+        mel = teacher.decode_spectrogram(cond, coarse, lengths, steps=self.steps, sampler=self.sampler,
+                                         guidance_scale=self.guidance_scale, noise=noise)
+        return {"cond": cond, "coarse_mel": coarse, "teacher_mel": mel, "lengths": lengths.cpu(),
+                "seeds": torch.tensor(list(seeds))}
+
+
+def _only(items):
+    return items[0]
+
+
+def _seeded_noise(seed: int, n_mels: int, frames: int, like: torch.Tensor) -> torch.Tensor:
+    """The noise of one utterance: ``[n_mels, frames]`` from its own seed (independent of batching)."""
+    generator = torch.Generator().manual_seed(int(seed))
+    return torch.randn(n_mels, frames, generator=generator).to(device=like.device, dtype=like.dtype)
+
+
+def _pad_to(tensor: torch.Tensor, frames: int) -> torch.Tensor:
+    if tensor.ndim < 3:
+        return tensor.cpu()
+    return torch.nn.functional.pad(tensor, (0, frames - tensor.shape[-1])).cpu()
+
+
+def generate_synthetic_data(
+    teacher: DiffusionSpectrogramGenerator,
+    teacher_sha256: str,
+    texts: Sequence[str],
+    root: str,
+    trainer: pl.Trainer,
+    steps: int,
+    shard_size: int = 32,
+    seed: int = 0,
+    sampler: str = "ddim",
+    guidance_scale: float = 0.0,
+    batch_size: int = 16,
+) -> Dict:
+    """Fill ``root`` with the teacher's synthetic data for ``texts`` (reusing complete shards); returns the manifest.
+
+    Every rank of ``trainer`` must call this with the same arguments.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    for text in texts:  # bad text fails here, before any shard is written
+        teacher.parse_batch([text])
+    generation = {"teacher_sha256": teacher_sha256, "steps": int(steps), "sampler": sampler,
+                  "guidance_scale": float(guidance_scale), "seed": int(seed), "shard_size": int(shard_size),
+                  "n_mels": int(teacher.cfg.n_mel_channels), "cond_channels": int(teacher.mel_denoiser.cond_channels)}
+    store = SyntheticShardStore(root)
+    specs = store.plan(texts, shard_size, seed, generation)
+    if os.path.isfile(store.manifest_path) and not store.pending(specs):
+        manifest = store.read_manifest()
+        if manifest.get("generation") == generation and manifest.get("texts") == list(texts):
+            logging.info(f"synthetic data in {root} is complete ({len(specs)} shards): reused")
+            return manifest
+    module = SyntheticDataGenerator(teacher, store, specs, steps, sampler, guidance_scale, batch_size)
+    trainer.predict(module, return_predictions=False)
+    trainer.strategy.barrier()
+    if trainer.is_global_zero:
+        store.write_manifest(specs, texts, generation)
+    trainer.strategy.barrier()
+    return store.read_manifest()

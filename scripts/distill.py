@@ -1,0 +1,34 @@
+"""Progressive distillation of a diffusion voice: a teacher .nemo and texts in, one student .nemo per round out.
+
+    python scripts/distill.py teacher=outputs/demo/teacher/DiffusionTTSSmall.nemo \
+        texts=outputs/demo/corpus/train_manifest.json out_dir=outputs/distill plan.teacher_steps=256 \
+        plan.student_steps=4 model.weighting=snr_trunc
+
+Synthetic data first (the teacher's front-end and full-step samples, cached as checksummed shards; sharded over the
+Trainer's DDP ranks, e.g. ``trainer.devices=2 trainer.strategy=ddp trainer.accelerator=cpu``), then the rounds
+N -> N/2 -> ... -> K, each with NeMo's ``exp_manager`` (checkpoints, TensorBoard) under ``out_dir/rounds/``, each
+ending in ``out_dir/students/<name>_<K>steps.nemo``. Killed at any point, the same command resumes: complete shards
+and finished rounds are reused, an interrupted round continues from its last checkpoint. ``guidance.scale=W`` first
+folds classifier-free guidance at weight W into the student (one network call per step instead of two).
+"""
+
+import sys
+
+import nemo_distill  # noqa: F401  (registers the package's config targets)
+from nemo.core.config import hydra_runner
+from nemo.utils import logging
+from nemo_distill.models.distillation_rounds import run_distillation
+
+
+@hydra_runner(config_path="../conf", config_name="progressive_distillation")
+def main(cfg):
+    try:
+        paths = run_distillation(cfg)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        sys.exit(f"distill.py: {error}")
+    for path in paths:
+        logging.info(f"student: {path}")
+
+
+if __name__ == "__main__":
+    main()  # noqa pylint: disable=no-value-for-parameter

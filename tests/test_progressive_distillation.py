@@ -1,0 +1,258 @@
+"""ProgressiveDistillationModel and the rounds runner on a tiny teacher: lineage, resume, refusals, DDP sharding."""
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tts_fixtures import write_tone_corpus
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("tones"))
+    return root, write_tone_corpus(root)
+
+
+@pytest.fixture(scope="module")
+def teacher_nemo(corpus, tmp_path_factory):
+    """An untrained tiny teacher whose duration predictor says ~3 frames per token (so utterances are not empty)."""
+    from nemo_distill.models import DiffusionSpectrogramGenerator
+    from nemo_distill.utils.config import compose_config
+
+    root, manifest = corpus
+    cfg = compose_config("diffusion_tts_tiny", [f"train_dataset={manifest}", f"validation_datasets={manifest}",
+                                                f"sup_data_path={root}/sup", "pitch_mean=150", "pitch_std=40"])
+    torch.manual_seed(0)
+    model = DiffusionSpectrogramGenerator(cfg.model)
+    last = [m for m in model.fastpitch.duration_predictor.modules() if isinstance(m, torch.nn.Linear)][-1]
+    torch.nn.init.constant_(last.bias, math.log(4.0))
+    torch.nn.init.zeros_(last.weight)
+    for p in model.mel_denoiser.output[-1].parameters():  # a teacher that is not the identity
+        torch.nn.init.normal_(p, std=0.05)
+    path = str(tmp_path_factory.mktemp("teacher") / "teacher.nemo")
+    model.save_to(path)
+    return path
+
+
+def _cfg(teacher, manifest, out_dir, *overrides):
+    from nemo_distill.utils.config import compose_config
+
+    return compose_config("progressive_distillation_tiny", [
+        f"teacher={teacher}", f"texts={manifest}", f"out_dir={out_dir}", "exp_manager.create_tensorboard_logger=false",
+        *overrides,
+    ])
+
+
+@pytest.fixture(scope="module")
+def distilled(teacher_nemo, corpus, tmp_path_factory):
+    from nemo_distill.models.distillation_rounds import run_distillation
+
+    out = tmp_path_factory.mktemp("distill")
+    paths = run_distillation(_cfg(teacher_nemo, corpus[1], out))
+    return out, paths
+
+
+def _sha(path):
+    from nemo_distill.utils.files import sha256_file
+
+    return sha256_file(path)
+
+
+def test_plan_runs_all_rounds_and_students_carry_lineage(distilled, teacher_nemo):
+    from nemo_distill.models import DiffusionSpectrogramGenerator
+    from nemo_distill.data.synthetic_shards import SyntheticShardStore
+
+    out, paths = distilled
+    assert [os.path.basename(p) for p in paths] == ["Student_4steps.nemo", "Student_2steps.nemo"]
+    data_sha = SyntheticShardStore(str(out / "synthetic")).manifest_sha256()
+    teacher = DiffusionSpectrogramGenerator.from_nemo(teacher_nemo)
+    previous = teacher_nemo
+    for number, (path, steps) in enumerate(zip(paths, (4, 2)), 1):
+        student = DiffusionSpectrogramGenerator.from_nemo(path)
+        lineage = student.cfg.distillation
+        assert student.cfg.diffusion.default_steps == steps and lineage.steps == steps
+        assert lineage.round == number and lineage.teacher_steps == 2 * steps and lineage.weighting == "snr_trunc"
+        assert lineage.teacher_sha256 == _sha(previous) and lineage.origin_teacher_sha256 == _sha(teacher_nemo)
+        assert lineage.synthetic_data_sha256 == data_sha
+        previous = path
+    # the student was trained: its denoiser moved away from the teacher's, the front-end did not
+    student = DiffusionSpectrogramGenerator.from_nemo(paths[-1])
+    t_state, s_state = teacher.state_dict(), student.state_dict()
+    assert any(not torch.equal(t_state[k], s_state[k]) for k in t_state if k.startswith("mel_denoiser."))
+    assert all(torch.equal(t_state[k], s_state[k]) for k in t_state if not k.startswith("mel_denoiser."))
+    tokens, _ = student.parse_batch(["hello world.", "a tiny test sentence."])
+    mels = student.generate_spectrogram(tokens, seed=0)  # its default steps, as scripts/synthesize.py would
+    assert mels.shape[:2] == (2, 80) and torch.isfinite(mels).all()
+
+
+def test_model_checkpoints_only_the_student_denoiser(distilled, teacher_nemo):
+    from nemo_distill.models.progressive_distillation import ProgressiveDistillationModel
+
+    out, _ = distilled
+    cfg = _cfg(teacher_nemo, "unused", out).model
+    from omegaconf import open_dict
+
+    with open_dict(cfg):
+        cfg.teacher_path, cfg.teacher_steps, cfg.synthetic_data = teacher_nemo, 8, str(out / "synthetic")
+    model = ProgressiveDistillationModel(cfg)
+    assert model.student_steps == 4
+    assert all(k.startswith("denoiser.") for k in model.state_dict())
+    assert not any(p.requires_grad for p in model.teacher.parameters())
+    loss = model.distillation_loss(next(iter(model._train_dl)))
+    assert loss.ndim == 0 and torch.isfinite(loss) and loss.requires_grad
+
+
+def test_rerun_reuses_shards_and_finished_rounds(distilled, teacher_nemo, corpus):
+    from nemo_distill.models.distillation_rounds import run_distillation
+
+    out, paths = distilled
+    files = sorted((out / "synthetic").iterdir()) + [Path(p) for p in paths]
+    before = {f: (f.stat().st_mtime_ns, _sha(f)) for f in files}
+    assert run_distillation(_cfg(teacher_nemo, corpus[1], out)) == paths
+    assert {f: (f.stat().st_mtime_ns, _sha(f)) for f in files} == before
+
+
+def test_interrupted_round_resumes_and_keeps_finished_work(teacher_nemo, corpus, tmp_path, monkeypatch):
+    from nemo_distill.models.distillation_rounds import run_distillation
+    from nemo_distill.models.progressive_distillation import ProgressiveDistillationModel
+
+    out = tmp_path / "run"
+    original = ProgressiveDistillationModel.training_step
+
+    def killed_in_round_two(self, batch, batch_idx):
+        if self.teacher_steps == 4 and self.global_step == 3:  # after round two's first epoch checkpoint
+            raise RuntimeError("killed")
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(ProgressiveDistillationModel, "training_step", killed_in_round_two)
+    with pytest.raises(RuntimeError, match="killed"):
+        run_distillation(_cfg(teacher_nemo, corpus[1], out, "model.round_steps=5"))
+    first = out / "students" / "Student_4steps.nemo"
+    assert first.is_file() and not (out / "students" / "Student_2steps.nemo").exists()
+    stamp = (first.stat().st_mtime_ns, _sha(first))
+    checkpoints = out / "rounds" / "round_02_4to2" / "checkpoints"
+    assert any(p.name.endswith("-last.ckpt") or p.name == "last.ckpt" for p in checkpoints.iterdir())
+
+    monkeypatch.setattr(ProgressiveDistillationModel, "training_step", original)
+    resumed_from = []
+    original_fit_start = ProgressiveDistillationModel.on_fit_start
+
+    def record_start(self):
+        resumed_from.append(self.trainer.ckpt_path)
+        return original_fit_start(self)
+
+    monkeypatch.setattr(ProgressiveDistillationModel, "on_fit_start", record_start)
+    paths = run_distillation(_cfg(teacher_nemo, corpus[1], out, "model.round_steps=5"))
+    assert [Path(p).name for p in paths] == ["Student_4steps.nemo", "Student_2steps.nemo"]
+    assert (first.stat().st_mtime_ns, _sha(first)) == stamp  # round one neither retrained nor rewritten
+    assert len(resumed_from) == 1 and resumed_from[0] and "last" in os.path.basename(resumed_from[0])
+
+
+@pytest.mark.parametrize("teacher_steps, student_steps, match", [
+    (10, 4, r"cannot halve 10 teacher steps down to 4.*nearest valid plans: .*10 -> 5"),
+    (256, 3, r"cannot halve 256 .* 3 .*nearest valid plans"),
+])
+def test_bad_plan_refused_with_nearest_valid_plans(teacher_steps, student_steps, match):
+    from nemo_distill.models.distillation_rounds import plan_rounds
+
+    with pytest.raises(ValueError, match=match):
+        plan_rounds(teacher_steps, student_steps)
+    assert [r.name for r in plan_rounds(16, 4, fold_guidance=True)] == [
+        "round_00_guidance_16", "round_01_16to8", "round_02_8to4"]
+
+
+def test_wrong_teacher_class_refused_before_any_work(corpus, tmp_path):
+    from nemo_distill.models import ToyDiffusionModel
+    from nemo_distill.models.distillation_rounds import run_distillation
+    from nemo_distill.utils.config import compose_config
+
+    toy = str(tmp_path / "toy.nemo")
+    ToyDiffusionModel(compose_config("toy_diffusion").model).save_to(toy)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="holds a ToyDiffusionModel, not a DiffusionSpectrogramGenerator"):
+        run_distillation(_cfg(toy, corpus[1], out))
+    assert not out.exists()
+
+
+def test_other_teacher_in_the_same_folder_refused(distilled, corpus, tmp_path):
+    from nemo_distill.models.distillation_rounds import run_distillation
+
+    out, paths = distilled
+    with pytest.raises(ValueError, match="holds a distillation with other settings.*teacher_sha256"):
+        run_distillation(_cfg(paths[0], corpus[1], out))  # a student as the new teacher: another lineage
+
+
+def test_guidance_stage_folds_the_guided_prediction(distilled, teacher_nemo):
+    from omegaconf import open_dict
+
+    from nemo_distill.models.progressive_distillation import ProgressiveDistillationModel
+
+    out, _ = distilled
+    cfg = _cfg(teacher_nemo, "unused", out).model
+    with open_dict(cfg):
+        cfg.teacher_path, cfg.teacher_steps, cfg.synthetic_data = teacher_nemo, 8, str(out / "synthetic")
+        cfg.stage, cfg.guidance_scale = "guidance", 2.0
+    model = ProgressiveDistillationModel(cfg)
+    assert model.student_steps == 8  # folding guidance keeps the step count
+    torch.manual_seed(0)
+    assert torch.isfinite(model.distillation_loss(next(iter(model._train_dl))))
+    with open_dict(cfg):
+        cfg.guidance_scale = 0.0
+    with pytest.raises(ValueError, match="guidance_scale > 0"):
+        ProgressiveDistillationModel(cfg)
+
+
+def test_ddp_generation_shards_work_across_two_processes(teacher_nemo, corpus, distilled, tmp_path):
+    """scripts/distill.py with two CPU processes (gloo): each rank writes its own shards, same data as one process."""
+    import json
+
+    from nemo_distill.data.synthetic_shards import SyntheticUtterances
+
+    out = tmp_path / "ddp"
+    command = [sys.executable, "scripts/distill.py", f"--config-name=progressive_distillation_tiny",
+               f"teacher={teacher_nemo}", f"texts={corpus[1]}", f"out_dir={out}", "generate_only=true",
+               "trainer.devices=2", "trainer.strategy=ddp", "trainer.accelerator=cpu"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    sidecars = sorted((out / "synthetic").glob("shard_*.json"))
+    ranks = [json.loads(p.read_text())["rank"] for p in sidecars]
+    assert len(sidecars) == 3 and ranks == [0, 1, 0]  # shard i made by rank i % 2
+    ddp = SyntheticUtterances(str(out / "synthetic"))
+    single = SyntheticUtterances(str(distilled[0] / "synthetic"))
+    assert len(ddp) == len(single) == 6
+    for a, b in zip(ddp, single):
+        for x, y in zip(a[:3], b[:3]):
+            assert torch.allclose(x, y, atol=1e-5)
+
+
+def test_benchmark_distillation_report(distilled, teacher_nemo, corpus, tmp_path):
+    """scripts/benchmark.py --students: teacher at N, naive k and student k rows, L1 to the teacher, the plot."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("benchmark_script", REPO / "scripts" / "benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    root, manifest = corpus
+    _, paths = distilled
+    out = tmp_path / "bench"
+    results = module.main([teacher_nemo, "--manifest", manifest, "--sup-data-path", f"{root}/sup", "--students",
+                           *paths, "--teacher-steps", "8", "--no-wer", "--out-dir", str(out), "--max-utterances", "3"])
+    assert list(results) == ["recording", "teacher_8", "naive_4", "student_4", "naive_2", "student_2"]
+    assert results["teacher_8"]["l1_to_reference"] == 0.0
+    for k in (4, 2):
+        for role in ("naive", "student"):
+            r = results[f"{role}_{k}"]
+            assert r["role"] == role and r["denoiser_calls"] == k and r["l1_to_reference"] > 0
+    assert results["student_2"]["l1_to_reference"] != results["naive_2"]["l1_to_reference"]
+    assert "L1 to reference" in (out / "table.md").read_text() and (out / "distillation.png").stat().st_size > 0
+    with pytest.raises(SystemExit, match="was not distilled from"):
+        module.main([paths[0], "--manifest", manifest, "--sup-data-path", f"{root}/sup", "--students", paths[1],
+                     "--no-wer", "--out-dir", str(out)])
