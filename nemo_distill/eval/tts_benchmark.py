@@ -21,17 +21,25 @@ import torch
 from nemo_distill.eval.distances import frechet_distance
 from nemo_distill.eval.tts_metrics import masked_mel_l1, teacher_forced_batches, word_error_rate
 
-__all__ = ["System", "default_systems", "format_table", "plot_results", "run_benchmark", "write_csv"]
+__all__ = [
+    "System", "default_systems", "distillation_systems", "format_table", "plot_distillation", "plot_results",
+    "run_benchmark", "write_csv",
+]
 
 
 @dataclass(frozen=True)
 class System:
-    """One benchmark row. ``kind``: ``recording``, ``recording_mel``, ``fastpitch``, ``coarse`` or ``diffusion``."""
+    """One benchmark row. ``kind``: ``recording``, ``recording_mel``, ``fastpitch``, ``coarse`` or ``diffusion``;
+    ``model``: for ``diffusion``, the key of another generator in ``run_benchmark(models=...)`` (a distilled
+    student; it shares the teacher's front-end), or None for the benchmarked model itself; ``role``: how the
+    distillation report groups it (``teacher``, ``naive``, ``student``)."""
 
     name: str
     kind: str
     steps: int = 0
     sampler: Optional[str] = None
+    model: Optional[str] = None
+    role: Optional[str] = None
 
 
 def default_systems(steps: Sequence[int], samplers: Sequence[str], with_fastpitch: bool) -> List[System]:
@@ -43,10 +51,24 @@ def default_systems(steps: Sequence[int], samplers: Sequence[str], with_fastpitc
     return systems
 
 
+def distillation_systems(teacher_steps: int, students: Dict[str, int], with_fastpitch: bool) -> List[System]:
+    """The distillation report: for each student (key -> its step count k), the teacher at ``teacher_steps``, the
+    teacher sampled naively with k DDIM steps and the student with k steps; plus the plain-FastPitch reference."""
+    systems = [System("recording", "recording")]
+    if with_fastpitch:
+        systems.append(System("fastpitch", "fastpitch"))
+    systems.append(System(f"teacher_{teacher_steps}", "diffusion", teacher_steps, "ddim", role="teacher"))
+    for key, k in sorted(students.items(), key=lambda item: -item[1]):
+        systems.append(System(f"naive_{k}", "diffusion", k, "ddim", role="naive"))
+        systems.append(System(f"student_{k}", "diffusion", k, "ddim", model=key, role="student"))
+    return systems
+
+
 @dataclass
 class _Accumulator:
     mel_l1: List[float] = field(default_factory=list)
     frames: List[torch.Tensor] = field(default_factory=list)
+    l1_to_reference: List[float] = field(default_factory=list)
 
 
 def _valid_frames(mel: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -85,6 +107,8 @@ def run_benchmark(
     audio_examples: int = 3,
     load_audio: Optional[Callable[[str], np.ndarray]] = None,
     progress: Optional[Callable] = None,
+    models: Optional[Dict] = None,
+    reference: Optional[str] = None,
 ) -> Dict[str, Dict]:
     """Measure every system; returns ``{system name: metrics}``.
 
@@ -92,25 +116,36 @@ def run_benchmark(
     (the manifest entries, in order, not shuffled); vocoders: name -> function ``log-mel [n_mels, T] -> audio``;
     judge: an object with ``transcribe(audio, sample_rate) -> str`` or None (no WER); fastpitch: a plain NeMo
     ``FastPitchModel`` trained on the same corpus, for the ``fastpitch`` row; audio_dir: where the first
-    ``audio_examples`` utterances of each (system, vocoder) are written as wav for listening.
+    ``audio_examples`` utterances of each (system, vocoder) are written as wav for listening; models: key ->
+    another generator (distilled students) for systems with ``model`` set; reference: the name of a diffusion
+    system (e.g. the full-step teacher) whose teacher-forced mel, from the same noise, every diffusion row is also
+    compared with (``l1_to_reference``).
     """
+    models = dict(models or {})
     progress = progress or (lambda iterable, **_: iterable)
     teacher_forced = {s.name: _Accumulator() for s in systems if s.kind not in ("recording", "recording_mel")}
     target_frames = []
     fastpitch_batches = teacher_forced_batches(fastpitch, dataloader) if fastpitch is not None else None
+    ordered = sorted(systems, key=lambda s: s.name != reference)  # the reference first, to compare the others to
     for cond, coarse, target, lengths in progress(teacher_forced_batches(model, dataloader), desc="teacher-forced"):
         target_frames.append(_valid_frames(target, lengths))
         plain = next(fastpitch_batches) if fastpitch_batches is not None else None
-        for system in systems:
+        reference_mel = None
+        for system in ordered:
             if system.kind == "coarse":
                 mel, mel_lengths = coarse, lengths
             elif system.kind == "fastpitch":
                 _, mel, _, mel_lengths = plain
                 mel_lengths = torch.minimum(mel_lengths, lengths)
             elif system.kind == "diffusion":
-                mel = model.decode_spectrogram(cond, coarse, lengths, steps=system.steps, sampler=system.sampler,
-                                               seed=seed, t_start=t_start)
+                generator = models[system.model] if system.model else model
+                mel = generator.decode_spectrogram(cond, coarse, lengths, steps=system.steps, sampler=system.sampler,
+                                                   seed=seed, t_start=t_start)
                 mel_lengths = lengths
+                if system.name == reference:
+                    reference_mel = mel
+                elif reference_mel is not None:
+                    teacher_forced[system.name].l1_to_reference += masked_mel_l1(mel, reference_mel, lengths).tolist()
             else:
                 continue
             frames = min(mel.shape[-1], target.shape[-1])
@@ -129,9 +164,16 @@ def run_benchmark(
             accumulator = teacher_forced[system.name]
             result["mel_l1"] = float(np.mean(accumulator.mel_l1))
             result["mel_fd"] = frechet_distance(torch.cat(accumulator.frames), target_frames)
+            if accumulator.l1_to_reference:
+                result["l1_to_reference"] = float(np.mean(accumulator.l1_to_reference))
+        if system.name == reference:
+            result["l1_to_reference"] = 0.0
+        if system.role:
+            result["role"] = system.role
         hypotheses = {"recording": []} if system.kind == "recording" else {name: [] for name in vocoders}
         seconds = audio_seconds = 0.0
-        with _CallCounter(getattr(model, "mel_denoiser", None)) as counter:
+        generator = models[system.model] if system.model else model
+        with _CallCounter(getattr(generator, "mel_denoiser", None)) as counter:
             for i, row in enumerate(rows):
                 if system.kind == "recording":  # the recogniser's ceiling: the recorded audio itself
                     audio = load_audio(row["audio_filepath"])
@@ -139,7 +181,7 @@ def run_benchmark(
                         hypotheses["recording"].append(judge.transcribe(audio, sample_rate))
                     _save_example(audio_dir, system.name, "recording", i, audio, sample_rate, audio_examples)
                     continue
-                mel, synthesis_seconds = _synthesize(model, fastpitch, system, row, seed + i, t_start, load_audio)
+                mel, synthesis_seconds = _synthesize(generator, fastpitch, system, row, seed + i, t_start, load_audio)
                 seconds += synthesis_seconds
                 audio_seconds += mel.shape[-1] * frame_seconds
                 for vocoder_name, vocode in vocoders.items():
@@ -205,7 +247,9 @@ def _cell(value, digits):
 def table_rows(results: Dict[str, Dict]) -> List[List[str]]:
     """Header + one row per system, as strings (shared by the markdown and CSV writers)."""
     vocoder_names = _wer_columns(results)
-    header = ["system", "denoiser calls", "mel L1", "mel FD", *[f"WER {v}" for v in vocoder_names], "ms / utt", "RTF"]
+    with_reference = any("l1_to_reference" in r for r in results.values())
+    header = ["system", "denoiser calls", "mel L1", "mel FD", *(["L1 to reference"] if with_reference else []),
+              *[f"WER {v}" for v in vocoder_names], "ms / utt", "RTF"]
     rows = [header]
     for name, r in results.items():
         wer = r.get("wer", {})
@@ -213,8 +257,9 @@ def table_rows(results: Dict[str, Dict]) -> List[List[str]]:
             wers = [_cell(wer.get("recording"), 3)] * len(vocoder_names)
         else:
             wers = [_cell(wer.get(v), 3) for v in vocoder_names]
+        reference = [_cell(r.get("l1_to_reference"), 4)] if with_reference else []
         rows.append([name, _cell(r.get("denoiser_calls"), 0), _cell(r.get("mel_l1"), 4), _cell(r.get("mel_fd"), 2),
-                     *wers, _cell(r.get("ms_per_utt"), 1), _cell(r.get("rtf"), 4)])
+                     *reference, *wers, _cell(r.get("ms_per_utt"), 1), _cell(r.get("rtf"), 4)])
     return rows
 
 
@@ -262,6 +307,48 @@ def plot_results(results: Dict[str, Dict], path: str) -> None:
         ):
             if value(r, metric) is not None:
                 ax.axhline(value(r, metric), color=style[0], ls=style[1:], label=name)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("sampling steps (denoiser calls)")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_distillation(results: Dict[str, Dict], path: str) -> None:
+    """Quality vs steps for the distillation report: teacher at full steps, teacher naive at k, student at k (three
+    curves), plain FastPitch as a reference line: where a student is both faster than the teacher and better than
+    FastPitch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = [("mel_l1", "mel L1 to recording (GT durations)"), ("mel_fd", "Frechet distance of mel frames"),
+               ("l1_to_reference", "mel L1 to the full-step teacher")]
+    vocoder_names = _wer_columns(results)
+    metrics += [(("wer", v), f"WER ({v})") for v in vocoder_names]
+
+    def value(result, metric):
+        if isinstance(metric, tuple):
+            return result.get("wer", {}).get(metric[1])
+        return result.get(metric)
+
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
+    teacher = [r for r in results.values() if r.get("role") == "teacher"]
+    for ax, (metric, label) in zip(axes[0], metrics):
+        for role, style in (("naive", "s--"), ("student", "o-")):
+            points = sorted((r["steps"], value(r, metric)) for r in results.values() if r.get("role") == role
+                            and value(r, metric) is not None)
+            ax.plot([p[0] for p in points], [p[1] for p in points], style, label=f"{role} (k steps)")
+        for r in teacher:
+            if value(r, metric) is not None:
+                ax.axhline(value(r, metric), color="k", ls=":", label=f"teacher ({r['steps']} steps)")
+                ax.plot([r["steps"]], [value(r, metric)], "k*")
+        fastpitch = results.get("fastpitch")
+        if fastpitch is not None and value(fastpitch, metric) is not None:
+            ax.axhline(value(fastpitch, metric), color="r", ls="--", label="plain FastPitch")
         ax.set_xscale("log", base=2)
         ax.set_xlabel("sampling steps (denoiser calls)")
         ax.set_ylabel(label)
