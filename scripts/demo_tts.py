@@ -8,7 +8,10 @@
 3. trains a HiFi-GAN on the same mel settings (``scripts/train_vocoder.py``, preset ``hifigan_tiny``),
 4. synthesizes the held-out test sentences to wav + mel PNG with both vocoders (``scripts/synthesize.py``),
 5. benchmarks the diffusion decoder against FastPitch's own decoder and the recordings (``scripts/benchmark.py``),
-6. writes ``report.md`` to the output folder.
+6. distils the teacher's sampler from ``--distill-plan`` N to k steps on synthetic data made from the training
+   texts (``scripts/distill.py``) and benchmarks the students against the teacher at N and naive k-step sampling
+   (``--distill-round-steps 0`` skips this),
+7. writes ``report.md`` to the output folder.
 
 Every stage is one of the project's scripts, run as its own process with the command printed, so each can be rerun
 by hand. A rerun skips finished stages (a corpus wav, a trained ``.nemo``) and resumes an interrupted training from
@@ -37,6 +40,10 @@ def parse_args(argv=None):
                         help="also train NeMo's plain FastPitch (same config, no diffusion) for the benchmark's "
                              "reference row; give it the teacher's budget for a fair comparison (default 0: skip)")
     parser.add_argument("--teacher-config", default="diffusion_tts_small")
+    parser.add_argument("--distill-plan", type=int, nargs=2, default=[256, 4], metavar=("N", "K"),
+                        help="progressive distillation from N to K teacher steps")
+    parser.add_argument("--distill-round-steps", type=int, default=400,
+                        help="optimizer steps per distillation round (0: no distillation)")
     parser.add_argument("--vocoder-config", default="hifigan_tiny")
     parser.add_argument("--steps", type=int, nargs="+", default=[64, 16, 4], help="benchmark step counts")
     parser.add_argument("--synth-steps", type=int, default=16, help="steps of the synthesized examples")
@@ -66,10 +73,11 @@ class Demo:
         start = time.perf_counter()
         with open(os.path.join(self.out, f"{stage}.log"), "a") as log:
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=REPO)
-            for line in process.stdout:  # keep the stage's progress bars on the console, and a log file
-                sys.stdout.buffer.write(line)
+            # raw chunks, not lines: progress bars redraw with "\r" and would otherwise show only at the next "\n"
+            for chunk in iter(lambda: os.read(process.stdout.fileno(), 4096), b""):
+                sys.stdout.buffer.write(chunk)
                 sys.stdout.flush()
-                log.write(line.decode(errors="replace"))
+                log.write(chunk.decode(errors="replace"))
             if process.wait() != 0:
                 raise SystemExit(f"stage '{stage}' failed (exit {process.returncode}); see {log.name}. "
                                  "Rerun the same command to resume.")
@@ -120,9 +128,27 @@ class Demo:
                  "--sup-data-path", self.sup, "--steps", *map(str, a.steps), "--samplers", "ddim", "dpmpp_2m",
                  "--threads", str(a.threads), "--out-dir", bench, *(["--vocoder", vocoder] if vocoder else []),
                  *(["--fastpitch", fastpitch] if fastpitch else []), *wer)
-        self.report(teacher, vocoder, bench, texts[:5])
+        distill_bench = None
+        if a.distill_round_steps > 0:
+            distill_bench = self.distill(teacher, fastpitch, vocoder, wer)
+        self.report(teacher, vocoder, bench, texts[:5], distill_bench)
 
-    def report(self, teacher, vocoder, bench, texts) -> None:
+    def distill(self, teacher, fastpitch, vocoder, wer):
+        a, folder = self.args, os.path.join(self.out, "distill")
+        self.run("distill", "distill.py", f"teacher={teacher}", f"texts={self.corpus}/train_manifest.json",
+                 f"out_dir={folder}", f"plan.teacher_steps={a.distill_plan[0]}",
+                 f"plan.student_steps={a.distill_plan[1]}", f"model.round_steps={a.distill_round_steps}")
+        students = sorted(
+            (os.path.join(folder, "students", name) for name in os.listdir(os.path.join(folder, "students"))
+             if name.endswith("steps.nemo")), key=lambda p: -int(os.path.basename(p).split("_")[-1][:-10]))
+        bench = os.path.join(self.out, "distill_benchmark")
+        self.run("distill_benchmark", "benchmark.py", teacher, "--manifest", f"{self.corpus}/test_manifest.json",
+                 "--sup-data-path", self.sup, "--students", *students, "--teacher-steps", str(a.distill_plan[0]),
+                 "--threads", str(a.threads), "--out-dir", bench, *(["--vocoder", vocoder] if vocoder else []),
+                 *(["--fastpitch", fastpitch] if fastpitch else []), *wer)
+        return bench
+
+    def report(self, teacher, vocoder, bench, texts, distill_bench=None) -> None:
         with open(os.path.join(self.corpus, "corpus.json")) as f:
             corpus = json.load(f)
         with open(os.path.join(bench, "table.md")) as f:
@@ -146,6 +172,14 @@ class Demo:
             "of every benchmark row. The sentences:", "",
         ]
         lines += [f"{i:03d}. {text}" for i, text in enumerate(texts)]
+        if distill_bench:
+            with open(os.path.join(distill_bench, "table.md")) as f:
+                lines += ["", f"## Progressive distillation {self.args.distill_plan[0]} -> {self.args.distill_plan[1]} "
+                          f"steps ({self.args.distill_round_steps} optimizer steps per round)", "",
+                          "Students in `distill/students/`; rows: the teacher at full steps, the teacher sampled "
+                          "naively with k steps, the k-step student; \"L1 to reference\" is the distance to the "
+                          "full-step teacher's output from the same noise.", "", f.read().strip(), "",
+                          "![distillation](distill_benchmark/distillation.png)"]
         path = os.path.join(self.out, "report.md")
         with open(path + ".tmp", "w") as f:
             f.write("\n".join(lines) + "\n")
