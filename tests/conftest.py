@@ -13,3 +13,13 @@ def float64():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(previous)
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    """The tiny tone corpus of ``tts_fixtures`` as ``(root, manifest)``, shared by every TTS test (its pitch cache,
+    ``root/sup``, is computed once)."""
+    from tts_fixtures import write_tone_corpus
+
+    root = str(tmp_path_factory.mktemp("tones"))
+    return root, write_tone_corpus(root)

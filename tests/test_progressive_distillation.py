@@ -9,15 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tts_fixtures import write_tone_corpus
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("tones"))
-    return root, write_tone_corpus(root)
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,6 @@
 import pytest
 import torch
 
-from tts_fixtures import write_tone_corpus
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("tones"))
-    return root, write_tone_corpus(root)
 
 
 @pytest.fixture(scope="module")

@@ -307,13 +307,8 @@ def plot_results(results: Dict[str, Dict], path: str) -> None:
         ):
             if value(r, metric) is not None:
                 ax.axhline(value(r, metric), color=style[0], ls=style[1:], label=name)
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("sampling steps (denoiser calls)")
-        ax.set_ylabel(label)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+        _label_axis(ax, label)
+    _save_figure(fig, path)
 
 
 def plot_distillation(results: Dict[str, Dict], path: str) -> None:
@@ -349,10 +344,20 @@ def plot_distillation(results: Dict[str, Dict], path: str) -> None:
         fastpitch = results.get("fastpitch")
         if fastpitch is not None and value(fastpitch, metric) is not None:
             ax.axhline(value(fastpitch, metric), color="r", ls="--", label="plain FastPitch")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("sampling steps (denoiser calls)")
-        ax.set_ylabel(label)
-        ax.legend(fontsize=7)
+        _label_axis(ax, label)
+    _save_figure(fig, path)
+
+
+def _label_axis(ax, label: str) -> None:
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("sampling steps (denoiser calls)")
+    ax.set_ylabel(label)
+    ax.legend(fontsize=7)
+
+
+def _save_figure(fig, path: str) -> None:
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
