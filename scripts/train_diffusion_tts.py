@@ -54,11 +54,14 @@ def _fill_pitch_statistics(cfg):
 def main(cfg):
     if cfg.get("precompute_sup_data", False):
         _fill_pitch_statistics(cfg)
-    trainer = pl.Trainer(**cfg.trainer)
-    log_dir = exp_manager(trainer, cfg.get("exp_manager", None))
     baseline = cfg.get("baseline", None)
     if baseline not in (None, "fastpitch"):
         raise ValueError(f"unknown baseline {baseline!r}; valid options: fastpitch")
+    if baseline == "fastpitch" and cfg.get("exp_manager", None) is not None:
+        with open_dict(cfg):  # plain FastPitch logs no diffusion loss: keep the best checkpoint by its val_loss
+            cfg.exp_manager.setdefault("checkpoint_callback_params", {})["monitor"] = "val_loss"
+    trainer = pl.Trainer(**cfg.trainer)
+    log_dir = exp_manager(trainer, cfg.get("exp_manager", None))
     if baseline == "fastpitch":
         model_cfg = cfg.model.copy()
         with open_dict(model_cfg):
