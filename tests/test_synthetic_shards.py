@@ -67,6 +67,9 @@ def test_corrupt_or_stale_shards_are_pending_and_rewritten(tmp_path):
     assert len(store.pending(changed)) == 3
     _fill(store, store.pending(specs))
     assert store.pending(specs) == []
+    (tmp_path / ".tmp.abc.shard_00003.pt").write_bytes(b"half a shard")  # a writer killed mid-write
+    store.write_manifest(specs, TEXTS, GENERATION)
+    assert not any(name.startswith(".tmp.") for name in os.listdir(tmp_path))
 
 
 def test_corrupt_shard_refused_when_loading(tmp_path):

@@ -126,7 +126,8 @@ class SyntheticShardStore:
                 json.dump(sidecar, f)
 
     def write_manifest(self, specs: Sequence[ShardSpec], texts: Sequence[str], generation: Dict) -> str:
-        """After every shard is complete: the store's manifest (generation settings, texts, shard checksums)."""
+        """After every shard is complete: the store's manifest (generation settings, texts, shard checksums); removes
+        the temporary files of writers that were killed mid-write."""
         incomplete = [spec.name for spec in self.pending(specs)]
         if incomplete:
             raise RuntimeError(f"cannot write the manifest: shards {incomplete} are missing or corrupt")
@@ -141,6 +142,9 @@ class SyntheticShardStore:
         with atomic_path(self.manifest_path) as tmp:
             with open(tmp, "w") as f:
                 json.dump(manifest, f, indent=1)
+        for name in os.listdir(self.root):  # leftovers of writers killed mid-write (every writer is done now)
+            if name.startswith(".tmp."):
+                os.remove(os.path.join(self.root, name))
         return self.manifest_path
 
     def read_manifest(self) -> Dict:
