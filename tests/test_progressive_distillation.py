@@ -98,8 +98,22 @@ def test_model_checkpoints_only_the_student_denoiser(distilled, teacher_nemo):
     assert model.student_steps == 4
     assert all(k.startswith("denoiser.") for k in model.state_dict())
     assert not any(p.requires_grad for p in model.teacher.parameters())
-    loss = model.distillation_loss(next(iter(model._train_dl)))
+    batch = next(iter(model._train_dl))
+    loss = model.distillation_loss(batch)
     assert loss.ndim == 0 and torch.isfinite(loss) and loss.requires_grad
+    # the shards' teacher sample is reproducible from its seeds, whatever the batch and padding (validation relies
+    # on it: "distance to the full-step teacher from the same noise")
+    assert float(model._l1_to_teacher(model._sample(model.teacher, batch, 8), batch)) < 1e-4
+    assert float(model._l1_to_teacher(model._sample(model.teacher, batch, 2), batch)) > 1e-3
+
+
+def test_seeded_noise_does_not_depend_on_padding():
+    from nemo_distill.models.synthetic_data import seeded_noise
+
+    short = seeded_noise([3, 4], torch.tensor([5, 7]), 2, torch.zeros(2, 2, 7))
+    padded = seeded_noise([4], torch.tensor([7]), 2, torch.zeros(1, 2, 12))
+    assert torch.equal(short[1], padded[0, :, :7]) and torch.all(padded[0, :, 7:] == 0)
+    assert torch.all(short[0, :, 5:] == 0) and not torch.equal(short[0, :, :5], short[1, :, :5])
 
 
 def test_rerun_reuses_shards_and_finished_rounds(distilled, teacher_nemo, corpus):

@@ -25,7 +25,7 @@ from nemo_distill.utils.files import atomic_path, sha256_file, sha256_text
 
 __all__ = ["SHARD_FORMAT", "SHARD_TENSORS", "ShardSpec", "SyntheticShardStore", "SyntheticUtterances", "collate"]
 
-SHARD_FORMAT = 1
+SHARD_FORMAT = 2  # 2: each utterance's noise is drawn at its own length (independent of padding)
 # name -> shape per shard: n = utterances in the shard, T = longest of them (padding past ``lengths`` is zero)
 SHARD_TENSORS = {
     "text_ids": "[n] index of the text in the store's text list",

@@ -42,7 +42,7 @@ from nemo_distill.diffusion import (
     weighted_denoising_loss,
 )
 from nemo_distill.models.diffusion_spectrogram_generator import DiffusionSpectrogramGenerator, _frame_mask
-from nemo_distill.models.synthetic_data import _seeded_noise
+from nemo_distill.models.synthetic_data import seeded_noise
 from nemo_distill.utils.files import atomic_path
 
 __all__ = ["ProgressiveDistillationModel", "STAGES"]
@@ -191,7 +191,7 @@ class ProgressiveDistillationModel(ModelPT):
     @torch.no_grad()
     def _sample(self, model: DiffusionSpectrogramGenerator, batch, steps: int) -> torch.Tensor:
         coarse = batch["coarse_mel"]
-        noise = torch.stack([_seeded_noise(s, coarse.shape[1], coarse.shape[-1], coarse) for s in batch["seeds"]])
+        noise = seeded_noise(batch["seeds"].tolist(), batch["lengths"], coarse.shape[1], coarse)
         return model.decode_spectrogram(batch["cond"], coarse, batch["lengths"], steps=steps, sampler="ddim",
                                         noise=noise)
 

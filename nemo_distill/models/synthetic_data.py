@@ -17,7 +17,7 @@ from nemo.utils import logging
 from nemo_distill.data.synthetic_shards import ShardSpec, SyntheticShardStore
 from nemo_distill.models.diffusion_spectrogram_generator import DiffusionSpectrogramGenerator
 
-__all__ = ["SyntheticDataGenerator", "generate_synthetic_data", "read_texts"]
+__all__ = ["SyntheticDataGenerator", "generate_synthetic_data", "read_texts", "seeded_noise"]
 
 
 def read_texts(path: str, limit: Optional[int] = None) -> List[str]:
@@ -79,7 +79,7 @@ class SyntheticDataGenerator(pl.LightningModule):
         teacher = self.teacher
         tokens, _ = teacher.parse_batch(list(texts))
         cond, coarse, lengths = teacher.encode(tokens.to(self.device))
-        noise = torch.stack([_seeded_noise(seed, coarse.shape[1], coarse.shape[-1], coarse) for seed in seeds])
+        noise = seeded_noise(seeds, lengths, coarse.shape[1], coarse)
         mel = teacher.decode_spectrogram(cond, coarse, lengths, steps=self.steps, sampler=self.sampler,
                                          guidance_scale=self.guidance_scale, noise=noise)
         return {"cond": cond, "coarse_mel": coarse, "teacher_mel": mel, "lengths": lengths.cpu(),
@@ -90,10 +90,15 @@ def _only(items):
     return items[0]
 
 
-def _seeded_noise(seed: int, n_mels: int, frames: int, like: torch.Tensor) -> torch.Tensor:
-    """The noise of one utterance: ``[n_mels, frames]`` from its own seed (independent of batching)."""
-    generator = torch.Generator().manual_seed(int(seed))
-    return torch.randn(n_mels, frames, generator=generator).to(device=like.device, dtype=like.dtype)
+def seeded_noise(seeds: Sequence[int], lengths: torch.Tensor, n_mels: int, like: torch.Tensor) -> torch.Tensor:
+    """The noise of a batch, ``[B, n_mels, like.shape[-1]]``: utterance ``i`` gets ``[n_mels, lengths[i]]`` drawn from
+    its own seed, zero-padded, so its noise does not depend on the batch it is in or on the padding."""
+    frames = like.shape[-1]
+    noise = []
+    for seed, length in zip(seeds, lengths.tolist()):
+        own = torch.randn(n_mels, int(length), generator=torch.Generator().manual_seed(int(seed)))
+        noise.append(torch.nn.functional.pad(own, (0, frames - int(length))))
+    return torch.stack(noise).to(device=like.device, dtype=like.dtype)
 
 
 def _pad_to(tensor: torch.Tensor, frames: int) -> torch.Tensor:
