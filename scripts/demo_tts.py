@@ -5,7 +5,9 @@
 1. builds a Piper corpus of generated sentences (``scripts/build_corpus.py``),
 2. trains a DiffusionSpectrogramGenerator (``scripts/train_diffusion_tts.py``, preset ``diffusion_tts_small``),
    (with ``--fastpitch-minutes``, also NeMo's plain FastPitch from the same preset: the benchmark's reference),
-3. trains a HiFi-GAN on the same mel settings (``scripts/train_vocoder.py``, preset ``hifigan_tiny``),
+3. with ``--vocoder-minutes``, trains a HiFi-GAN on the same mel settings (``scripts/train_vocoder.py``, preset
+   ``hifigan_tiny``); off by default: NeMo's HiFi-GAN discriminators (~70M parameters) make a step take ~13 s on
+   2 CPU cores, so minutes of CPU training give noise, and Griffin-Lim is the demo's vocoder,
 4. synthesizes the held-out test sentences to wav + mel PNG with both vocoders (``scripts/synthesize.py``),
 5. benchmarks the diffusion decoder against FastPitch's own decoder and the recordings (``scripts/benchmark.py``),
 6. distils the teacher's sampler from ``--distill-plan`` N to k steps on synthetic data made from the training
@@ -35,7 +37,8 @@ def parse_args(argv=None):
     parser.add_argument("--engine", choices=("piper", "espeak"), default="piper")
     parser.add_argument("--num-utterances", type=int, default=400)
     parser.add_argument("--teacher-minutes", type=float, default=15.0, help="training budget of the generator")
-    parser.add_argument("--vocoder-minutes", type=float, default=5.0, help="training budget of HiFi-GAN (0: none)")
+    parser.add_argument("--vocoder-minutes", type=float, default=0.0,
+                        help="training budget of HiFi-GAN (default 0: none; worth it on a GPU, not in CPU minutes)")
     parser.add_argument("--fastpitch-minutes", type=float, default=0.0,
                         help="also train NeMo's plain FastPitch (same config, no diffusion) for the benchmark's "
                              "reference row; give it the teacher's budget for a fair comparison (default 0: skip)")
