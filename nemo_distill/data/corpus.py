@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from nemo_distill.data.engines import TTSEngine, is_complete_wav
+from nemo_distill.utils.files import write_text_atomic
 
 __all__ = ["SPLITS", "CorpusSummary", "Utterance", "build_corpus", "plan_corpus", "read_manifest", "split_counts",
            "trim_and_normalize"]
@@ -182,16 +183,6 @@ def plan_corpus(out_dir: PathLike, engine: TTSEngine, texts: Sequence[str], voic
 # ---------------------------------------------------------------------------------------------------------- writing
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _remove_stale_temps(wav_dir: Path) -> None:
     """Delete temp files (``.NAME.PID.TID.tmp``) left by killed runs whose process no longer exists."""
     for tmp in wav_dir.glob(".*.tmp"):
@@ -311,7 +302,7 @@ def build_corpus(
     manifests = {}
     for split in SPLITS:
         manifests[split] = out_dir / f"{split}_manifest.json"
-        _write_text_atomic(manifests[split], "".join(line + "\n" for line in entries[split]))
+        write_text_atomic(manifests[split], "".join(line + "\n" for line in entries[split]))
     summary = CorpusSummary(
         out_dir=out_dir, manifests=manifests, counts={s: len(entries[s]) for s in SPLITS}, seconds=seconds,
         synthesized=len(pending) - len(errors), reused=reused, failed=failed, duplicates_dropped=dropped,
@@ -322,5 +313,5 @@ def build_corpus(
         "counts": summary.counts, "seconds": {s: round(v, 3) for s, v in seconds.items()},
         "failed": [{"text": t, "error": e} for t, e in failed], "duplicates_dropped": dropped,
     }
-    _write_text_atomic(out_dir / "corpus.json", json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+    write_text_atomic(out_dir / "corpus.json", json.dumps(info, indent=2, ensure_ascii=False) + "\n")
     return summary

@@ -6,13 +6,14 @@ first training epoch from stalling, and yields the ``pitch_mean``/``pitch_std`` 
 NeMo writes those caches with a plain ``torch.save``: unreadable files (a crash mid-write) are deleted and recomputed.
 """
 
-import json
 import os
 from typing import Dict
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
+
+from nemo_distill.utils.files import write_json_atomic
 
 __all__ = ["PITCH_INDEX", "precompute_supplementary_data"]
 
@@ -78,8 +79,5 @@ def precompute_supplementary_data(
     stats = {"pitch_mean": float(voiced.mean()), "pitch_std": float(voiced.std()), "num_utterances": len(dataset),
              "num_voiced_frames": int(voiced.numel())}
     stats_file = stats_file or os.path.join(sup_data_path, "pitch_stats.json")
-    tmp = f"{stats_file}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(stats, f, indent=2)
-    os.replace(tmp, stats_file)
+    write_json_atomic(stats_file, stats, indent=2)
     return stats

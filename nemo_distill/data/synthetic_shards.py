@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 
-from nemo_distill.utils.files import atomic_path, sha256_file, sha256_text
+from nemo_distill.utils.files import atomic_path, sha256_file, sha256_text, write_json_atomic
 
 __all__ = ["SHARD_FORMAT", "SHARD_TENSORS", "ShardSpec", "SyntheticShardStore", "SyntheticUtterances", "collate"]
 
@@ -121,9 +121,7 @@ class SyntheticShardStore:
             torch.save({k: tensors[k].detach().cpu().contiguous() for k in SHARD_TENSORS}, tmp)
         sidecar = {"key": spec.key, "sha256": sha256_file(self.shard_path(spec)), "num_items": len(spec.text_ids),
                    "rank": int(rank)}
-        with atomic_path(self.sidecar_path(spec)) as tmp:
-            with open(tmp, "w") as f:
-                json.dump(sidecar, f)
+        write_json_atomic(self.sidecar_path(spec), sidecar)
 
     def write_manifest(self, specs: Sequence[ShardSpec], texts: Sequence[str], generation: Dict) -> str:
         """After every shard is complete: the store's manifest (generation settings, texts, shard checksums); removes
@@ -139,9 +137,7 @@ class SyntheticShardStore:
             "shards": [{"file": os.path.basename(self.shard_path(spec)), "key": spec.key,
                         "sha256": self._sidecar(spec)["sha256"], "num_items": len(spec.text_ids)} for spec in specs],
         }
-        with atomic_path(self.manifest_path) as tmp:
-            with open(tmp, "w") as f:
-                json.dump(manifest, f, indent=1)
+        write_json_atomic(self.manifest_path, manifest, indent=1)
         for name in os.listdir(self.root):  # leftovers of writers killed mid-write (every writer is done now)
             if name.startswith(".tmp."):
                 os.remove(os.path.join(self.root, name))

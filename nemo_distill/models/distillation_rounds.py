@@ -27,7 +27,7 @@ from nemo_distill.diffusion import distillation_plan
 from nemo_distill.models.diffusion_spectrogram_generator import DiffusionSpectrogramGenerator
 from nemo_distill.models.progressive_distillation import ProgressiveDistillationModel
 from nemo_distill.models.synthetic_data import generate_synthetic_data, read_texts
-from nemo_distill.utils.files import atomic_path, sha256_file
+from nemo_distill.utils.files import sha256_file, write_json_atomic
 
 __all__ = ["Round", "plan_rounds", "run_distillation"]
 
@@ -69,9 +69,7 @@ def _check_folder_lineage(out_dir: str, identity: dict) -> None:
             raise ValueError(f"{out_dir} holds a distillation with other settings ({details}): use another "
                              "out_dir, or delete that folder to start over")
         return
-    with atomic_path(path) as tmp:
-        with open(tmp, "w") as f:
-            json.dump(identity, f, indent=1)
+    write_json_atomic(path, identity, indent=1)
 
 
 def _finished_student(path: str, teacher_sha256: str) -> bool:

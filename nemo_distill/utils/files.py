@@ -2,10 +2,11 @@
 
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
 
-__all__ = ["atomic_path", "sha256_file", "sha256_text"]
+__all__ = ["atomic_path", "sha256_file", "sha256_text", "write_json_atomic", "write_text_atomic"]
 
 
 @contextlib.contextmanager
@@ -27,6 +28,18 @@ def atomic_path(path: str):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+
+
+def write_json_atomic(path: str, obj, indent=None) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=indent)
 
 
 def sha256_file(path: str, chunk_size: int = 1 << 20) -> str:
