@@ -93,9 +93,9 @@ class ProgressiveDistillationModel(ModelPT):
         return self._student
 
     def _check_data_matches(self, teacher: DiffusionSpectrogramGenerator) -> None:
-        generation = self._train_dl.dataset.generation if self._train_dl is not None else None
-        if generation is None:
+        if self._train_dl is None:
             return
+        generation = self._synthetic_utterances().generation
         expected = {"n_mels": int(teacher.cfg.n_mel_channels), "cond_channels": int(teacher.mel_denoiser.cond_channels)}
         found = {key: generation.get(key) for key in expected}
         if found != expected:
@@ -103,12 +103,20 @@ class ProgressiveDistillationModel(ModelPT):
                              f"{self._cfg.teacher_path} has {expected}: regenerate them with this teacher")
 
     # ------------------------------------------------------------------------------------------------- data
+    def _synthetic_utterances(self) -> SyntheticUtterances:
+        """The store's utterances, read and checksummed once for both loaders."""
+        if getattr(self, "_synthetic", None) is None:
+            self._synthetic = SyntheticUtterances(self._cfg.synthetic_data)
+        return self._synthetic
+
     def _loader(self, cfg: DictConfig, train: bool):
+        utterances = self._synthetic_utterances()
         held_out = int(self._cfg.get("val_utterances", 0))
-        if train:
-            dataset = SyntheticUtterances(self._cfg.synthetic_data, skip=held_out)
-        else:
-            dataset = SyntheticUtterances(self._cfg.synthetic_data, limit=held_out)
+        indices = range(held_out, len(utterances)) if train else range(min(held_out, len(utterances)))
+        if not indices:
+            raise ValueError(f"{self._cfg.synthetic_data} holds {len(utterances)} utterances: none left for "
+                             f"{'training' if train else 'validation'} with val_utterances={held_out}")
+        dataset = torch.utils.data.Subset(utterances, indices)
         return torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=train, collate_fn=collate,
                                            drop_last=False, num_workers=cfg.get("num_workers", 0))
 
