@@ -63,6 +63,8 @@ def parse_args(argv=None):
     parser.add_argument("--max-utterances", type=int, default=0, help="use the first N manifest rows (0: all)")
     parser.add_argument("--t-start", type=float, default=None,
                         help="< 1: shallow diffusion from the noised coarse mel (default: the model's diffusion.t_start)")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="scale of the starting noise (default: the model's diffusion.temperature)")
     parser.add_argument("--students", nargs="+", default=[],
                         help="distilled students of MODEL (scripts/distill.py): the distillation report")
     parser.add_argument("--teacher-steps", type=int, default=256, help="the teacher's full step count (report)")
@@ -141,11 +143,13 @@ def main(argv=None):
         systems = default_systems(args.steps, args.samplers, with_fastpitch=fastpitch is not None)
     results = run_benchmark(
         model, dataloader, rows, systems, vocoders, judge=judge, fastpitch=fastpitch, seed=args.seed,
-        t_start=args.t_start, audio_dir=os.path.join(args.out_dir, "audio"), load_audio=load_audio,
+        t_start=args.t_start, temperature=args.temperature, audio_dir=os.path.join(args.out_dir, "audio"),
+        load_audio=load_audio,
         progress=lambda iterable, **kw: tqdm(iterable, **kw), models=students, reference=reference,
     )
     caption = (
-        f"{len(rows)} utterances from {args.manifest}; t_start {args.t_start or 'model default'}; torch threads "
+        f"{len(rows)} utterances from {args.manifest}; t_start {args.t_start or 'model default'}; temperature "
+        f"{args.temperature or model.cfg.diffusion.get('temperature', 1.0)}; torch threads "
         f"{args.threads}; mel L1 and FD with ground-truth durations; WER of vocoded audio by Whisper tiny.en; "
         "ms/utt and RTF of mel synthesis (vocoder excluded)"
     )

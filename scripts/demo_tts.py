@@ -3,8 +3,11 @@
     python scripts/demo_tts.py --out-dir outputs/demo
 
 1. builds a Piper corpus of generated sentences (``scripts/build_corpus.py``),
-2. trains a DiffusionSpectrogramGenerator (``scripts/train_diffusion_tts.py``, preset ``diffusion_tts_small``),
-   (with ``--fastpitch-minutes``, also NeMo's plain FastPitch from the same preset: the benchmark's reference),
+2. trains NeMo's plain FastPitch (``scripts/train_diffusion_tts.py +baseline=fastpitch``, preset
+   ``diffusion_tts_small``): the benchmark's reference and the teacher's front-end,
+   then a DiffusionSpectrogramGenerator whose diffusion decoder learns on that frozen front-end (the issue's
+   ``frontend.init_from``/``freeze`` option: the residual the decoder learns then stays put while it learns);
+   ``--joint`` trains front-end and decoder together from scratch instead,
 3. with ``--vocoder-minutes``, trains a HiFi-GAN on the same mel settings (``scripts/train_vocoder.py``, preset
    ``hifigan_tiny``); off by default: NeMo's HiFi-GAN discriminators (~70M parameters) make a step take ~13 s on
    2 CPU cores, so minutes of CPU training give noise, and Griffin-Lim is the demo's vocoder,
@@ -36,12 +39,15 @@ def parse_args(argv=None):
     parser.add_argument("--out-dir", default="outputs/demo")
     parser.add_argument("--engine", choices=("piper", "espeak"), default="piper")
     parser.add_argument("--num-utterances", type=int, default=400)
-    parser.add_argument("--teacher-minutes", type=float, default=15.0, help="training budget of the generator")
+    parser.add_argument("--teacher-minutes", type=float, default=10.0,
+                        help="training budget of the diffusion decoder (of the whole generator with --joint)")
     parser.add_argument("--vocoder-minutes", type=float, default=0.0,
                         help="training budget of HiFi-GAN (default 0: none; worth it on a GPU, not in CPU minutes)")
-    parser.add_argument("--fastpitch-minutes", type=float, default=0.0,
-                        help="also train NeMo's plain FastPitch (same config, no diffusion) for the benchmark's "
-                             "reference row; give it the teacher's budget for a fair comparison (default 0: skip)")
+    parser.add_argument("--fastpitch-minutes", type=float, default=20.0,
+                        help="training budget of NeMo's plain FastPitch (same config, no diffusion): the benchmark's "
+                             "reference row and the teacher's frozen front-end (0 with --joint: no reference row)")
+    parser.add_argument("--joint", action="store_true",
+                        help="train the teacher's front-end and diffusion decoder together from scratch")
     parser.add_argument("--teacher-config", default="diffusion_tts_small")
     parser.add_argument("--distill-plan", type=int, nargs=2, default=[256, 4], metavar=("N", "K"),
                         help="progressive distillation from N to K teacher steps")
@@ -102,14 +108,18 @@ class Demo:
         a = self.args
         self.run("corpus", "build_corpus.py", "--engine", a.engine, "--out-dir", self.corpus,
                  "--num-utterances", str(a.num_utterances))
-        teacher = self._trained(os.path.join(self.out, "teacher"), _config_name(a.teacher_config), a.teacher_config,
-                                "train_diffusion_tts.py", a.teacher_minutes, f"sup_data_path={self.sup}",
-                                "+precompute_sup_data=true")
+        if not a.joint and a.fastpitch_minutes <= 0:
+            raise SystemExit("error: the teacher's front-end is the plain FastPitch: give --fastpitch-minutes > 0, "
+                             "or --joint to train the front-end with the decoder")
         fastpitch = None
         if a.fastpitch_minutes > 0:
             fastpitch = self._trained(os.path.join(self.out, "fastpitch"), "FastPitch", a.teacher_config,
                                       "train_diffusion_tts.py", a.fastpitch_minutes, f"sup_data_path={self.sup}",
                                       "+precompute_sup_data=true", "+baseline=fastpitch", "name=FastPitch")
+        frontend = [] if a.joint else [f"model.frontend.init_from={fastpitch}", "model.frontend.freeze=true"]
+        teacher = self._trained(os.path.join(self.out, "teacher"), _config_name(a.teacher_config), a.teacher_config,
+                                "train_diffusion_tts.py", a.teacher_minutes, f"sup_data_path={self.sup}",
+                                "+precompute_sup_data=true", *frontend)
         vocoder = None
         if a.vocoder_minutes > 0:
             vocoder = self._trained(os.path.join(self.out, "vocoder"), _config_name(a.vocoder_config),
@@ -164,7 +174,10 @@ class Demo:
             f"({', '.join(f'{k} {v}' for k, v in corpus['counts'].items())}), "
             f"{sum(corpus['seconds'].values()) / 60:.1f} min of audio, in `corpus/`.",
             f"Teacher: `{os.path.relpath(teacher, self.out)}` ({self.args.teacher_config}, "
-            f"{self.args.teacher_minutes:g} min budget).",
+            + (f"front-end and decoder trained together, {self.args.teacher_minutes:g} min budget)."
+               if self.args.joint else
+               f"diffusion decoder trained {self.args.teacher_minutes:g} min on the frozen front-end of the plain "
+               f"FastPitch, itself trained {self.args.fastpitch_minutes:g} min).")
             f"Vocoder: `{os.path.relpath(vocoder, self.out)}` ({self.args.vocoder_minutes:g} min budget)"
             if vocoder else "Vocoder: Griffin-Lim only.",
             f"Wall time of this run per stage (min; a stage skipped as finished counts 0): {minutes}", "",

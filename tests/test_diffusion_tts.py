@@ -230,9 +230,22 @@ def test_shallow_diffusion_start(trained):
     # a tiny t_start barely noises the prior: the result stays at the coarse mel (residual x0 is 0 there)
     coarse = model.generate_coarse_spectrogram(tokens)
     nearly_clean = model.generate_spectrogram(tokens, steps=1, seed=0, t_start=1e-3)
-    assert (nearly_clean - coarse).abs().max() < 1e-2
+    assert (nearly_clean - coarse).abs().max() < 1e-2 * float(model.residual_scale)  # x0 units: mel / scale
     with pytest.raises(ValueError, match="t_start"):
         model.generate_spectrogram(tokens, steps=2, t_start=0.0)
+
+
+def test_temperature_scales_the_starting_noise(trained):
+    model, _ = trained
+    tokens, _ = model.parse_batch(TEXTS[:1])
+    cond, coarse, lengths = model.encode(tokens)
+    noise = torch.randn(coarse.shape, generator=torch.Generator().manual_seed(3))
+    cooled = model.decode_spectrogram(cond, coarse, lengths, steps=3, noise=noise, temperature=0.5)
+    assert torch.allclose(cooled, model.decode_spectrogram(cond, coarse, lengths, steps=3, noise=0.5 * noise,
+                                                           temperature=1.0), atol=1e-6)
+    assert not torch.allclose(cooled, model.decode_spectrogram(cond, coarse, lengths, steps=3, noise=noise))
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        model.decode_spectrogram(cond, coarse, lengths, steps=3, noise=noise, temperature=0.0)
 
 
 def test_from_nemo_checks_the_class(trained, tmp_path):
@@ -268,7 +281,8 @@ def test_nonfinite_loss_stops_training_and_keeps_the_last_good_weights(make_cfg,
     trainer.fit(model)
     assert model.nonfinite_loss_step == 2 and len(snapshots) == 3  # stopped: no batch after the bad one
     for key, value in model.state_dict().items():  # the NaN step was not applied
-        assert torch.equal(value, snapshots[-1][key]), key
+        if key != "residual_scale":  # a running data statistic (its batch was finite), not a weight
+            assert torch.equal(value, snapshots[-1][key]), key
     assert any(not torch.equal(v, snapshots[0][k]) for k, v in model.state_dict().items())
 
 
@@ -354,3 +368,34 @@ def test_training_script_with_exp_manager(corpus, tmp_path, baseline, expected):
     model = ModelPT.restore_from(str(tmp_path / "run" / "v" / "run.nemo"), map_location="cpu")
     assert type(model).__name__ == expected
     assert any((tmp_path / "run" / "v" / "checkpoints").glob("*.ckpt"))
+
+
+def test_auto_residual_scale_tracks_the_residual_rms(make_cfg):
+    from nemo_distill.models import DiffusionSpectrogramGenerator
+
+    model = DiffusionSpectrogramGenerator(make_cfg().model).train()
+    assert model.auto_residual_scale and float(model.residual_scale) == 1.0
+    coarse = torch.randn(2, 80, 10)
+    mask = torch.ones(2, 1, 10, dtype=torch.bool)
+    mask[1, :, 6:] = False
+    residual = torch.full_like(coarse, 0.3)
+    residual[1, :, 6:] = 100.0  # padding must not count
+    model._update_residual_scale(coarse + residual, coarse, mask)
+    assert float(model.residual_scale) == pytest.approx(0.3, rel=1e-5)  # the first batch sets it
+    model._update_residual_scale(coarse + 0.5, coarse, mask)
+    assert float(model.residual_scale) == pytest.approx(0.99 * 0.3 + 0.01 * 0.5, rel=1e-5)
+    x0 = model._x0_from_mel(coarse + 0.3, coarse)
+    assert torch.allclose(model._mel_from_x0(x0, coarse), coarse + 0.3, atol=1e-6)
+    model.eval()._update_residual_scale(coarse + 5.0, coarse, mask)  # inference never changes it
+    assert float(model.residual_scale) == pytest.approx(0.99 * 0.3 + 0.01 * 0.5, rel=1e-5)
+    assert "residual_scale" in model.state_dict()  # travels with the weights into .nemo and students
+
+
+def test_fixed_residual_scale_is_not_estimated(make_cfg):
+    from nemo_distill.models import DiffusionSpectrogramGenerator
+
+    model = DiffusionSpectrogramGenerator(make_cfg("model.diffusion.residual_scale=0.5").model).train()
+    coarse = torch.zeros(1, 80, 4)
+    model._update_residual_scale(coarse + 3.0, coarse, torch.ones(1, 1, 4, dtype=torch.bool))
+    assert float(model.residual_scale) == 0.5
+    assert torch.allclose(model._x0_from_mel(coarse + 1.0, coarse), torch.full_like(coarse, 2.0))

@@ -103,6 +103,7 @@ def run_benchmark(
     fastpitch=None,
     seed: int = 0,
     t_start: Optional[float] = None,
+    temperature: Optional[float] = None,
     audio_dir: Optional[str] = None,
     audio_examples: int = 3,
     load_audio: Optional[Callable[[str], np.ndarray]] = None,
@@ -140,7 +141,7 @@ def run_benchmark(
             elif system.kind == "diffusion":
                 generator = models[system.model] if system.model else model
                 mel = generator.decode_spectrogram(cond, coarse, lengths, steps=system.steps, sampler=system.sampler,
-                                                   seed=seed, t_start=t_start)
+                                                   seed=seed, t_start=t_start, temperature=temperature)
                 mel_lengths = lengths
                 if system.name == reference:
                     reference_mel = mel
@@ -181,7 +182,8 @@ def run_benchmark(
                         hypotheses["recording"].append(judge.transcribe(audio, sample_rate))
                     _save_example(audio_dir, system.name, "recording", i, audio, sample_rate, audio_examples)
                     continue
-                mel, synthesis_seconds = _synthesize(generator, fastpitch, system, row, seed + i, t_start, load_audio)
+                mel, synthesis_seconds = _synthesize(generator, fastpitch, system, row, seed + i, load_audio,
+                                                              t_start=t_start, temperature=temperature)
                 seconds += synthesis_seconds
                 audio_seconds += mel.shape[-1] * frame_seconds
                 for vocoder_name, vocode in vocoders.items():
@@ -200,7 +202,7 @@ def run_benchmark(
     return results
 
 
-def _synthesize(model, fastpitch, system: System, row: Dict, seed: int, t_start, load_audio):
+def _synthesize(model, fastpitch, system: System, row: Dict, seed: int, load_audio, **sampling):
     """Free-running mel ``[n_mels, T]`` (numpy) of one utterance and the seconds its synthesis took."""
     if system.kind == "recording_mel":
         audio = torch.as_tensor(load_audio(row["audio_filepath"]), dtype=torch.float32)[None].to(model.device)
@@ -215,7 +217,7 @@ def _synthesize(model, fastpitch, system: System, row: Dict, seed: int, t_start,
         mel = model.generate_coarse_spectrogram(tokens)[0]
     else:
         mels, lengths = model.generate_spectrogram(tokens, steps=system.steps, sampler=system.sampler, seed=seed,
-                                                   t_start=t_start, return_lengths=True)
+                                                   return_lengths=True, **sampling)
         mel = mels[0, :, : int(lengths[0])]
     return mel.cpu().numpy(), time.perf_counter() - start
 

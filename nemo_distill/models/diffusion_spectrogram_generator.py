@@ -7,6 +7,10 @@ decoder) and on FastPitch's coarse mel used as a prior:
 
 * ``prior: residual`` (default, Grad-TTS-style prior mean): the diffusion runs on ``(mel - coarse_mel) / residual_scale``,
   so it learns the detail FastPitch's regression smooths away; sampling returns ``coarse_mel + residual_scale * x0``.
+  ``residual_scale: auto`` (default) estimates the residual's RMS from the training batches (a running average kept
+  in the checkpoint), so ``x0`` has unit variance whatever FastPitch's error is: the v/eps parameterizations assume
+  unit-variance data, and a residual of RMS 0.37 diffused as if it were 1 left the denoiser worse than predicting
+  zero at mid noise levels (measured on the demo teacher).
 * ``prior: none``: the diffusion runs on the normalised mel itself, ``(mel - mel_mean) / mel_scale``.
 
 The number of sampling steps, the sampler and the classifier-free guidance scale are call-time arguments of
@@ -54,6 +58,11 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
         if diffusion.prior not in PRIORS:
             raise ValueError(f"unknown diffusion prior {diffusion.prior!r}; valid options: {list(PRIORS)}")
         self.mel_denoiser = safe_instantiate(diffusion.denoiser)
+        scale = diffusion.get("residual_scale", "auto")
+        self.auto_residual_scale = scale in (None, "auto")
+        # the scale x0 is divided by; saved with the weights (a student or a restored model uses its teacher's)
+        self.register_buffer("residual_scale", torch.tensor(1.0 if self.auto_residual_scale else float(scale)))
+        self._residual_scale_fresh = self.auto_residual_scale  # first estimate replaces the placeholder 1.0
         self._val_diffusion_losses = []
         self.nonfinite_loss_step: Optional[int] = None  # set when training stopped on a NaN/inf loss
         if self.mel_denoiser.n_mels != self._cfg.n_mel_channels:
@@ -82,7 +91,7 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
                     "the mel settings of front-end and diffusion decoder must match"
                 )
         missing, unexpected = self.load_state_dict(source.state_dict(), strict=False)
-        missing = [k for k in missing if not k.startswith("mel_denoiser.")]
+        missing = [k for k in missing if not k.startswith("mel_denoiser.") and k != "residual_scale"]
         if missing or unexpected:
             raise ValueError(f"FastPitch {path} does not fit this front-end: missing {missing}, unexpected {unexpected}")
         logging.info(f"Front-end initialised from {path}")
@@ -91,14 +100,33 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
     def _x0_from_mel(self, mels: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
         diffusion = self._cfg.diffusion
         if diffusion.prior == "residual":
-            return (mels - coarse) / diffusion.residual_scale
+            return (mels - coarse) / self.residual_scale
         return (mels - diffusion.mel_mean) / diffusion.mel_scale
 
     def _mel_from_x0(self, x0: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
         diffusion = self._cfg.diffusion
         if diffusion.prior == "residual":
-            return coarse + diffusion.residual_scale * x0
+            return coarse + self.residual_scale * x0
         return diffusion.mel_mean + diffusion.mel_scale * x0
+
+    @torch.no_grad()
+    def _update_residual_scale(self, mels: torch.Tensor, coarse: torch.Tensor, mask: torch.Tensor) -> None:
+        """``residual_scale: auto``: running RMS of ``mel - coarse`` over valid frames (momentum from
+        ``diffusion.residual_scale_momentum``, default 0.99; the first batch of a fresh model sets it directly)."""
+        if not (self.auto_residual_scale and self.training and self._cfg.diffusion.prior == "residual"):
+            return
+        frames = mask.sum() * mels.shape[1]
+        rms = (((mels - coarse) ** 2 * mask).sum() / frames.clamp(min=1)).sqrt().clamp(min=1e-3)
+        if self._trainer is not None and self.trainer.world_size > 1:
+            torch.distributed.all_reduce(rms, op=torch.distributed.ReduceOp.AVG)
+        if not torch.isfinite(rms):
+            return
+        if self._residual_scale_fresh and self.global_step == 0:
+            self.residual_scale.copy_(rms)
+        else:
+            momentum = float(self._cfg.diffusion.get("residual_scale_momentum", 0.99))
+            self.residual_scale.mul_(momentum).add_((1 - momentum) * rms)
+        self._residual_scale_fresh = False
 
     def _prior_input(self, coarse: torch.Tensor) -> torch.Tensor:
         return (coarse - self._cfg.diffusion.mel_mean) / self._cfg.diffusion.mel_scale
@@ -124,6 +152,7 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
             mels, coarse, cond = (x[..., start : start + max_frames] for x in (mels, coarse, cond))
             lengths, frames = (lengths - start).clamp(0, max_frames), max_frames
         mask = _frame_mask(lengths, frames)
+        self._update_residual_scale(mels, coarse, mask)
         x0 = self._x0_from_mel(mels, coarse) * mask
         prior = self._prior_input(coarse) * mask
         batch = x0.shape[0]
@@ -143,6 +172,8 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
             fastpitch_loss = super().training_step(batch, batch_idx)
         diffusion_loss = self._diffusion_loss(taps)
         self.log("t_diffusion_loss", diffusion_loss, prog_bar=True)
+        if self._cfg.diffusion.prior == "residual":
+            self.log("residual_scale", self.residual_scale)
         loss = diffusion_loss
         if not self.frontend_frozen:
             loss = fastpitch_loss + self._cfg.diffusion.get("loss_weight", 1.0) * diffusion_loss
@@ -254,6 +285,7 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
         eta: float = 0.0,
         noise: Optional[torch.Tensor] = None,
         t_start: Optional[float] = None,
+        temperature: Optional[float] = None,
         return_lengths: bool = False,
         **kwargs,
     ):
@@ -263,15 +295,17 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
         ``dpmpp_2m``); ``guidance_scale`` > 0 applies classifier-free guidance (two calls per step); ``seed`` makes the
         noise reproducible, or ``noise`` ``[B, n_mels, >= T]`` gives it explicitly (cropped to the utterances' length).
         ``t_start`` < 1 is shallow diffusion (DiffSinger): sampling starts at ``t_start`` from the coarse mel noised to
-        that level (default ``diffusion.t_start``, 1 = from noise). Frames past each utterance's length are set to
-        the log-mel floor (silence). With ``return_lengths`` it returns ``(mels, mel_lens)``.
+        that level (default ``diffusion.t_start``, 1 = from noise). ``temperature`` scales the starting noise (default
+        ``diffusion.temperature``; < 1 trades diversity for fidelity, like Grad-TTS's temperature or VITS's
+        noise scale). Frames past each utterance's length are set to the log-mel floor (silence). With
+        ``return_lengths`` it returns ``(mels, mel_lens)``.
         """
         if self.training:
             logging.warning("generate_spectrogram() is meant to be called in eval mode.")
         cond, coarse, lengths = self.encode(tokens, speaker=speaker, pace=pace)
         mels = self.decode_spectrogram(cond, coarse, lengths, steps=steps, sampler=sampler,
                                        guidance_scale=guidance_scale, seed=seed, eta=eta, noise=noise,
-                                       t_start=t_start)
+                                       t_start=t_start, temperature=temperature)
         return (mels, lengths) if return_lengths else mels
 
     @torch.no_grad()
@@ -287,6 +321,7 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
         eta: float = 0.0,
         noise: Optional[torch.Tensor] = None,
         t_start: Optional[float] = None,
+        temperature: Optional[float] = None,
     ) -> torch.Tensor:
         """The diffusion decoder alone: ``cond`` ``[B, D, T]``, ``coarse_mel`` ``[B, n_mels, T]`` and ``lengths``
         ``[B]`` from :meth:`encode` -> log-mel ``[B, n_mels, T]``. Arguments as in :meth:`generate_spectrogram`.
@@ -303,7 +338,10 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
         elif noise.shape[:2] != coarse.shape[:2] or noise.shape[-1] < coarse.shape[-1]:
             raise ValueError(f"noise must have shape [B={coarse.shape[0]}, n_mels={coarse.shape[1]}, >= {coarse.shape[-1]}], "
                              f"got {list(noise.shape)}")
-        noise = noise[..., : coarse.shape[-1]].to(device=self.device, dtype=coarse.dtype) * mask
+        temperature = float(self._cfg.diffusion.get("temperature", 1.0) if temperature is None else temperature)
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        noise = noise[..., : coarse.shape[-1]].to(device=self.device, dtype=coarse.dtype) * mask * temperature
         t_start = float(self._cfg.diffusion.get("t_start", 1.0) if t_start is None else t_start)
         alpha, sigma = alpha_sigma(self.schedule(torch.tensor(t_start, dtype=torch.float64)))
         # z at t_start: the coarse mel noised to that level (its x0 is 0 for the residual prior); t_start = 1: noise

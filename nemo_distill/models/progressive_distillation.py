@@ -6,7 +6,7 @@ student starts as a copy of it and learns to make one DDIM step where the teache
 conditioning and the teacher's own full-step samples, no recordings. For a training example ``x0`` (a teacher sample,
 in diffusion space), a student step ``t -> s`` of the ``K``-step grid and fresh noise::
 
-    z_t      = alpha_t x0 + sigma_t eps
+    z_t      = alpha_t x0 + sigma_t tau eps                              (tau: the model's sampling temperature)
     z_s      = two teacher DDIM steps t -> t' -> s from z_t          (t' midway)
     x_target = (z_s - (sigma_s / sigma_t) z_t) / (alpha_s - (sigma_s / sigma_t) alpha_t)
     loss     = w(log_snr_t) |x0_student(z_t) - x_target|^2           (w: the ``weighting`` option)
@@ -171,7 +171,10 @@ class ProgressiveDistillationModel(ModelPT):
         else:
             log_snr_t = settings.schedule(t_start * torch.rand(batch_size, device=x0.device, dtype=torch.float64))
             log_snr_t = log_snr_t.to(x0.dtype)
-        z_t = noise_data(x0, log_snr_t, torch.randn_like(x0)) * mask
+        # the states the sampler visits: x0 from the teacher, noise at the sampling temperature (DDIM from
+        # temperature * eps stays near alpha * x0 + sigma * temperature * eps)
+        temperature = float(self.student.cfg.diffusion.get("temperature", 1.0))
+        z_t = noise_data(x0, log_snr_t, temperature * torch.randn_like(x0)) * mask
         with torch.no_grad():
             if self.stage == "progressive":
                 teacher_x0 = self._teacher_x0_fn(cond, prior, mask)
