@@ -8,8 +8,10 @@ Examples::
     python scripts/build_corpus.py --engine espeak --out-dir data/espeak --voices en-us en-gb en-us+m3:150:40 en-us+f2
     # your own sentences, one per line
     python scripts/build_corpus.py --engine piper --out-dir data/mine --text-file my_sentences.txt
+    # spoken digits "zero".."nine", 1-s clips at 16 kHz, 100 renditions each from espeak-ng and Piper voices
+    python scripts/build_corpus.py digits --out-dir data/digits --per-digit 100
 
-Reruns reuse finished wavs; see :mod:`nemo_distill.data.corpus`.
+Reruns reuse finished wavs; see :mod:`nemo_distill.data.corpus` and :mod:`nemo_distill.data.digits`.
 """
 
 import argparse
@@ -43,7 +45,48 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def parse_digits_args(argv):
+    p = argparse.ArgumentParser(prog="build_corpus.py digits",
+                                description="spoken digits zero..nine as 1-s clips with a label field")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--per-digit", type=int, default=100, help="renditions of each digit (default 100)")
+    p.add_argument("--engines", nargs="+", choices=("espeak", "piper"), default=["espeak", "piper"],
+                   help="engines taking turns (default both)")
+    p.add_argument("--splits", type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=("TRAIN", "VAL", "TEST"))
+    p.add_argument("--sample-rate", type=int, default=16000)
+    p.add_argument("--clip-seconds", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-workers", type=int, default=2)
+    p.add_argument("--no-progress", action="store_true")
+    return p.parse_args(argv)
+
+
+def main_digits(argv) -> int:
+    from nemo_distill.data.digits import build_digit_corpus
+
+    args = parse_digits_args(argv)
+    try:
+        info = build_digit_corpus(args.out_dir, per_digit=args.per_digit, engines=args.engines,
+                                  splits=tuple(args.splits), sample_rate=args.sample_rate, clip_s=args.clip_seconds,
+                                  seed=args.seed, num_workers=args.num_workers, progress=not args.no_progress)
+    except (EngineNotAvailableError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"digit corpus: {args.out_dir} ({', '.join(info['engines'])}, {args.sample_rate} Hz, "
+          f"{args.clip_seconds:g} s clips)")
+    for split, count in info["counts"].items():
+        print(f"  {split:5s} {count:5d} clips")
+    print(f"  synthesised {info['synthesized']}, reused {info['reused']}, failed {len(info['failed'])}; "
+          f"took {info['elapsed_s']} s")
+    for failure in info["failed"][:10]:
+        print(f"  failed: {failure['label']} {failure['engine']} {failure['voice']}: {failure['error']}")
+    return 1 if info["failed"] and not any(info["counts"].values()) else 0
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["digits"]:
+        return main_digits(argv[1:])
     args = parse_args(argv)
     if args.text_file:
         texts = read_sentences(args.text_file)
