@@ -23,3 +23,13 @@ def corpus(tmp_path_factory):
 
     root = str(tmp_path_factory.mktemp("tones"))
     return root, write_tone_corpus(root)
+
+
+@pytest.fixture(scope="session")
+def digit_corpus(tmp_path_factory):
+    """A spoken-digit corpus of espeak-ng clips, one rendition of each digit per split, as its folder."""
+    from nemo_distill.data.digits import build_digit_corpus
+
+    root = tmp_path_factory.mktemp("digit_corpus")
+    build_digit_corpus(root, per_digit=3, engines=("espeak",), splits=(1, 1, 1), seed=0, progress=False)
+    return root

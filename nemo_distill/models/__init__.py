@@ -2,6 +2,7 @@
 
 import nemo_distill  # noqa: F401  (registers the package with NeMo's target allow-list)
 from nemo_distill.models.diffusion_spectrogram_generator import DiffusionSpectrogramGenerator
+from nemo_distill.models.noisy_classifier import NoisyClassifierModel
 from nemo_distill.models.toy_diffusion import ToyDiffusionModel
 
-__all__ = ["DiffusionSpectrogramGenerator", "ToyDiffusionModel"]
+__all__ = ["DiffusionSpectrogramGenerator", "NoisyClassifierModel", "ToyDiffusionModel"]

@@ -1,0 +1,155 @@
+"""NoisyClassifierModel: a noise-conditioned log-mel classifier trained on noised inputs at every noise level.
+
+The backbone of the classifier-guided generator (DESIGN.md, "Classifier-guided generator"). Audio goes through
+NeMo's ``AudioToMelSpectrogramPreprocessor`` and NeMo's ``AudioToClassificationLabelDataset`` (manifests with a
+``label`` field, e.g. ``scripts/build_corpus.py digits``); the log-mel is cropped to ``frames`` frames and
+normalised, ``x0 = (log_mel - mel_mean) / mel_scale`` ``[B, n_mels, frames]``: the space the generator diffuses
+in. Each training example is noised to a uniformly drawn time of the schedule, ``z_t = alpha x0 + sigma eps``,
+and the classifier learns ``p(label | z_t, log_snr)`` by cross-entropy. Validation reports the accuracy at each of
+``eval_times`` (``val_acc_t0.50`` ...) and their mean (``val_acc``).
+"""
+
+import json
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from lightning.pytorch import Trainer
+from omegaconf import DictConfig
+
+from nemo.core.classes import ModelPT
+from nemo.core.classes.common import safe_instantiate
+from nemo_distill.diffusion import get_schedule, noise_data
+
+__all__ = ["NoisyClassifierModel", "check_manifest_labels"]
+
+MEL_SETTINGS = ("sample_rate", "n_mels", "frames", "mel_mean", "mel_scale")
+
+
+def check_manifest_labels(manifest: str, labels: Sequence[str]) -> None:
+    """ValueError naming the first manifest entry whose ``label`` is not one of ``labels``."""
+    with open(manifest, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if line.strip():
+                label = json.loads(line).get("label")
+                if label not in labels:
+                    raise ValueError(f"{manifest} line {number}: label {label!r} is not one of the model's labels "
+                                     f"{list(labels)}")
+
+
+class NoisyClassifierModel(ModelPT):
+    """Config: ``labels``, ``sample_rate``, ``frames``, ``mel_mean``, ``mel_scale``, ``preprocessor`` (NeMo's
+    ``AudioToMelSpectrogramPreprocessor``), ``classifier`` (``_target_`` of a module ``(z_t, log_snr) -> logits``,
+    e.g. :class:`~nemo_distill.modules.noisy_classifier.NoisyMelClassifier`), ``schedule``, ``eval_times``,
+    ``train_ds``/``validation_ds`` (``manifest_filepath``, ``batch_size``, ``shuffle``, ``num_workers``), ``optim``."""
+
+    def __init__(self, cfg: DictConfig, trainer: Optional[Trainer] = None):
+        super().__init__(cfg=cfg, trainer=trainer)  # sets up the data loaders (they read labels from the config)
+        self.preprocessor = safe_instantiate(self._cfg.preprocessor)
+        self.classifier = safe_instantiate(self._cfg.classifier)
+        schedule = dict(self._cfg.schedule)
+        self.schedule = get_schedule(schedule.pop("name"), **schedule)
+        if self.classifier.num_classes != len(self.labels):
+            raise ValueError(f"classifier.num_classes ({self.classifier.num_classes}) must equal the number of labels "
+                             f"({len(self.labels)})")
+        self._val_correct: Dict[float, List[torch.Tensor]] = {}
+
+    @property
+    def labels(self) -> List[str]:
+        return list(self._cfg.labels)
+
+    # ------------------------------------------------------------------------------------------------- features
+    @property
+    def mel_settings(self) -> Dict[str, float]:
+        """What a generator built on this classifier must share with it."""
+        return {"sample_rate": int(self._cfg.sample_rate), "n_mels": int(self.classifier.n_mels),
+                "frames": int(self._cfg.frames), "mel_mean": float(self._cfg.mel_mean),
+                "mel_scale": float(self._cfg.mel_scale), "preprocessor": dict(self._cfg.preprocessor)}
+
+    def audio_to_x0(self, audio: torch.Tensor, audio_lens: torch.Tensor) -> torch.Tensor:
+        """Audio ``[B, samples]`` -> normalised log-mel ``[B, n_mels, frames]`` (zero-padded if shorter)."""
+        mel, _ = self.preprocessor(input_signal=audio, length=audio_lens)
+        frames = int(self._cfg.frames)
+        if mel.shape[-1] < frames:
+            mel = torch.nn.functional.pad(mel, (0, frames - mel.shape[-1]), value=float(self._cfg.mel_mean))
+        return (mel[..., :frames] - float(self._cfg.mel_mean)) / float(self._cfg.mel_scale)
+
+    def forward(self, z_t: torch.Tensor, log_snr: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, num_classes]`` of noised normalised log-mels ``z_t`` ``[B, n_mels, frames]``."""
+        return self.classifier(z_t, log_snr)
+
+    def _noised(self, x0: torch.Tensor, t: torch.Tensor, generator: Optional[torch.Generator] = None):
+        log_snr = self.schedule(t.double()).to(x0.dtype)
+        eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        return noise_data(x0, log_snr, eps), log_snr
+
+    # ------------------------------------------------------------------------------------------------- training
+    def training_step(self, batch, batch_idx):
+        audio, audio_lens, labels, _ = batch
+        x0 = self.audio_to_x0(audio, audio_lens)
+        z_t, log_snr = self._noised(x0, torch.rand(x0.shape[0], device=x0.device))
+        logits = self(z_t, log_snr)
+        loss = torch.nn.functional.cross_entropy(logits, labels)
+        self.log("train_loss", loss, prog_bar=True, batch_size=x0.shape[0])
+        self.log("train_acc", (logits.argmax(-1) == labels).float().mean(), batch_size=x0.shape[0])
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        audio, audio_lens, labels, _ = batch
+        x0 = self.audio_to_x0(audio, audio_lens)
+        generator = torch.Generator(device=x0.device).manual_seed(1000 + batch_idx)  # same noise every epoch
+        losses = []
+        for t in self._cfg.eval_times:
+            z_t, log_snr = self._noised(x0, torch.full((x0.shape[0],), float(t), device=x0.device), generator)
+            logits = self(z_t, log_snr)
+            losses.append(torch.nn.functional.cross_entropy(logits, labels))
+            self._val_correct.setdefault(float(t), []).append((logits.argmax(-1) == labels).float())
+        loss = torch.stack(losses).mean()
+        self.log("val_loss", loss, batch_size=x0.shape[0], sync_dist=True)
+        return loss
+
+    def on_validation_epoch_end(self):
+        accuracies = {t: torch.cat(v).mean() for t, v in self._val_correct.items()}
+        self._val_correct = {}
+        for t, accuracy in accuracies.items():
+            self.log(f"val_acc_t{t:.2f}", accuracy, sync_dist=True)
+        if accuracies:
+            self.log("val_acc", torch.stack(list(accuracies.values())).mean(), prog_bar=True, sync_dist=True)
+
+    @torch.no_grad()
+    def accuracy_per_level(self, dataloader, times: Sequence[float], seed: int = 0) -> Dict[float, float]:
+        """Accuracy at each diffusion time in ``times`` (0: clean, 1: pure noise) over ``dataloader``."""
+        correct = {float(t): [] for t in times}
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        for audio, audio_lens, labels, _ in dataloader:
+            x0 = self.audio_to_x0(audio.to(self.device), audio_lens.to(self.device))
+            for t in times:
+                z_t, log_snr = self._noised(x0, torch.full((x0.shape[0],), float(t), device=x0.device), generator)
+                correct[float(t)].append((self(z_t, log_snr).argmax(-1).cpu() == labels).float())
+        return {t: float(torch.cat(v).mean()) for t, v in correct.items()}
+
+    # ---------------------------------------------------------------------------------------------------- data
+    def _loader(self, cfg: DictConfig, shuffle_default: bool):
+        from nemo.collections.asr.data.audio_to_label import AudioToClassificationLabelDataset
+        from nemo.collections.asr.parts.preprocessing.features import WaveformFeaturizer
+
+        check_manifest_labels(cfg.manifest_filepath, self.labels)
+        dataset = AudioToClassificationLabelDataset(
+            manifest_filepath=cfg.manifest_filepath, labels=self.labels,
+            featurizer=WaveformFeaturizer(sample_rate=int(self._cfg.sample_rate)), min_duration=None)
+        return torch.utils.data.DataLoader(
+            dataset, batch_size=int(cfg.batch_size), shuffle=bool(cfg.get("shuffle", shuffle_default)),
+            collate_fn=dataset._collate_fn, num_workers=int(cfg.get("num_workers", 0)),
+            drop_last=bool(cfg.get("drop_last", False)))
+
+    def setup_training_data(self, train_data_config):
+        self._train_dl = self._loader(train_data_config, shuffle_default=True)
+
+    def setup_validation_data(self, val_data_config):
+        self._validation_dl = self._loader(val_data_config, shuffle_default=False)
+
+    def setup_test_data(self, test_data_config):
+        self._test_dl = self._loader(test_data_config, shuffle_default=False)
+
+    @classmethod
+    def list_available_models(cls):
+        return None
