@@ -9,7 +9,6 @@ and the classifier learns ``p(label | z_t, log_snr)`` by cross-entropy. Validati
 ``eval_times`` (``val_acc_t0.50`` ...) and their mean (``val_acc``).
 """
 
-import json
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -19,22 +18,9 @@ from omegaconf import DictConfig
 from nemo.core.classes import ModelPT
 from nemo.core.classes.common import safe_instantiate
 from nemo_distill.diffusion import get_schedule, noise_data
+from nemo_distill.models.labelled_audio import LogMelSpace, label_loader
 
-__all__ = ["NoisyClassifierModel", "check_manifest_labels"]
-
-MEL_SETTINGS = ("sample_rate", "n_mels", "frames", "mel_mean", "mel_scale")
-
-
-def check_manifest_labels(manifest: str, labels: Sequence[str]) -> None:
-    """ValueError naming the first manifest entry whose ``label`` is not one of ``labels``."""
-    with open(manifest, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if line.strip():
-                label = json.loads(line).get("label")
-                if label not in labels:
-                    raise ValueError(f"{manifest} line {number}: label {label!r} is not one of the model's labels "
-                                     f"{list(labels)}")
-
+__all__ = ["NoisyClassifierModel"]
 
 class NoisyClassifierModel(ModelPT):
     """Config: ``labels``, ``sample_rate``, ``frames``, ``mel_mean``, ``mel_scale``, ``preprocessor`` (NeMo's
@@ -44,7 +30,7 @@ class NoisyClassifierModel(ModelPT):
 
     def __init__(self, cfg: DictConfig, trainer: Optional[Trainer] = None):
         super().__init__(cfg=cfg, trainer=trainer)  # sets up the data loaders (they read labels from the config)
-        self.preprocessor = safe_instantiate(self._cfg.preprocessor)
+        self.mel = LogMelSpace(self._cfg.preprocessor, self._cfg.frames, self._cfg.mel_mean, self._cfg.mel_scale)
         self.classifier = safe_instantiate(self._cfg.classifier)
         schedule = dict(self._cfg.schedule)
         self.schedule = get_schedule(schedule.pop("name"), **schedule)
@@ -66,12 +52,8 @@ class NoisyClassifierModel(ModelPT):
                 "mel_scale": float(self._cfg.mel_scale), "preprocessor": dict(self._cfg.preprocessor)}
 
     def audio_to_x0(self, audio: torch.Tensor, audio_lens: torch.Tensor) -> torch.Tensor:
-        """Audio ``[B, samples]`` -> normalised log-mel ``[B, n_mels, frames]`` (zero-padded if shorter)."""
-        mel, _ = self.preprocessor(input_signal=audio, length=audio_lens)
-        frames = int(self._cfg.frames)
-        if mel.shape[-1] < frames:
-            mel = torch.nn.functional.pad(mel, (0, frames - mel.shape[-1]), value=float(self._cfg.mel_mean))
-        return (mel[..., :frames] - float(self._cfg.mel_mean)) / float(self._cfg.mel_scale)
+        """Audio ``[B, samples]`` -> normalised log-mel ``[B, n_mels, frames]`` (padded with the mean if shorter)."""
+        return self.mel(audio, audio_lens)
 
     def forward(self, z_t: torch.Tensor, log_snr: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, num_classes]`` of noised normalised log-mels ``z_t`` ``[B, n_mels, frames]``."""
@@ -129,17 +111,7 @@ class NoisyClassifierModel(ModelPT):
 
     # ---------------------------------------------------------------------------------------------------- data
     def _loader(self, cfg: DictConfig, shuffle_default: bool):
-        from nemo.collections.asr.data.audio_to_label import AudioToClassificationLabelDataset
-        from nemo.collections.asr.parts.preprocessing.features import WaveformFeaturizer
-
-        check_manifest_labels(cfg.manifest_filepath, self.labels)
-        dataset = AudioToClassificationLabelDataset(
-            manifest_filepath=cfg.manifest_filepath, labels=self.labels,
-            featurizer=WaveformFeaturizer(sample_rate=int(self._cfg.sample_rate)), min_duration=None)
-        return torch.utils.data.DataLoader(
-            dataset, batch_size=int(cfg.batch_size), shuffle=bool(cfg.get("shuffle", shuffle_default)),
-            collate_fn=dataset._collate_fn, num_workers=int(cfg.get("num_workers", 0)),
-            drop_last=bool(cfg.get("drop_last", False)))
+        return label_loader(cfg, self.labels, self._cfg.sample_rate, shuffle_default)
 
     def setup_training_data(self, train_data_config):
         self._train_dl = self._loader(train_data_config, shuffle_default=True)

@@ -1,0 +1,55 @@
+"""The light score subnetwork of the classifier-guided generator: predicts the noise from a frozen classifier's taps.
+
+``TapScoreNet(z_t [B, n_mels, T], log_snr [B], taps, grad_logsumexp=None) -> eps [B, n_mels, T]``. Each tap
+``[B, C_i, F_i, T_i]`` (the backbone's stage outputs, see
+:class:`~nemo_distill.modules.noisy_classifier.NoisyMelClassifier`) goes through a 1x1 convolution to ``width``
+channels and is upsampled (nearest) to ``[n_mels, T]``; their sum, plus a 3x3 convolution of ``z_t`` (and,
+optionally, of ``grad_z logsumexp(logits)``, the gradient of the classifier's implied ``log p(z_t)``), is refined by
+a few noise-conditioned residual blocks and projected to one channel. The output layer starts at zero.
+"""
+
+from typing import List, Optional, Sequence
+
+import torch
+from torch import nn
+
+from nemo.core.classes import NeuralModule
+from nemo_distill.modules.embeddings import LogSnrEmbedding
+from nemo_distill.modules.noisy_classifier import NoiseConditionedResBlock, _group_norm
+
+__all__ = ["TapScoreNet"]
+
+
+class TapScoreNet(NeuralModule):
+    def __init__(self, n_mels: int, tap_channels: Sequence[int], width: int = 32, embedding_dim: int = 64,
+                 num_blocks: int = 2, use_logsumexp_grad: bool = False):
+        super().__init__()
+        self.n_mels = int(n_mels)
+        self.tap_channels = tuple(int(c) for c in tap_channels)
+        self.use_logsumexp_grad = bool(use_logsumexp_grad)
+        self.lateral = nn.ModuleList(nn.Conv2d(c, width, 1) for c in self.tap_channels)
+        self.input = nn.Conv2d(2 if self.use_logsumexp_grad else 1, width, 3, padding=1)
+        self.embed_log_snr = LogSnrEmbedding(embedding_dim)
+        self.blocks = nn.ModuleList(NoiseConditionedResBlock(width, width, embedding_dim) for _ in range(num_blocks))
+        self.output_norm = _group_norm(width)
+        self.output = nn.Conv2d(width, 1, 3, padding=1)
+        nn.init.zeros_(self.output.weight)
+        nn.init.zeros_(self.output.bias)
+
+    def forward(self, z_t: torch.Tensor, log_snr: torch.Tensor, taps: List[torch.Tensor],
+                grad_logsumexp: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if len(taps) != len(self.lateral):
+            raise ValueError(f"expected {len(self.lateral)} taps, got {len(taps)}")
+        inputs = [z_t[:, None]]
+        if self.use_logsumexp_grad:
+            if grad_logsumexp is None:
+                raise ValueError("this TapScoreNet reads grad_z logsumexp(logits): pass grad_logsumexp")
+            inputs.append(grad_logsumexp[:, None])
+        h = self.input(torch.cat(inputs, dim=1))
+        size = z_t.shape[-2:]
+        for tap, lateral in zip(taps, self.lateral):
+            h = h + nn.functional.interpolate(lateral(tap), size=size, mode="nearest")
+        embedding = self.embed_log_snr(log_snr)
+        for block in self.blocks:
+            h = block(h, embedding)
+        return self.output(nn.functional.silu(self.output_norm(h)))[:, 0]

@@ -1,0 +1,167 @@
+"""ClassifierGuidedGenerator: frozen backbone, DSM training, guidance toward a known class, .nemo, bad input."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+TINY_CLASSIFIER = ["model.classifier.channels=[8,16]", "model.classifier.embedding_dim=16",
+                   "model.train_ds.batch_size=10", "model.validation_ds.batch_size=10"]
+TINY_SCORE = ["model.score_net.width=8", "model.score_net.embedding_dim=16", "model.score_net.num_blocks=1",
+              "model.train_ds.batch_size=10", "model.validation_ds.batch_size=10"]
+
+
+@pytest.fixture(scope="module")
+def classifier_nemo(digit_corpus, tmp_path_factory):
+    from nemo_distill.models import NoisyClassifierModel
+    from nemo_distill.utils.config import compose_config
+
+    cfg = compose_config("noisy_classifier", [f"train_dataset={digit_corpus}/train_manifest.json",
+                                              f"validation_datasets={digit_corpus}/val_manifest.json",
+                                              *TINY_CLASSIFIER])
+    torch.manual_seed(0)
+    path = str(tmp_path_factory.mktemp("classifier") / "classifier.nemo")
+    NoisyClassifierModel(cfg.model).save_to(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def make_cfg(digit_corpus, classifier_nemo):
+    from nemo_distill.utils.config import compose_config
+
+    def make(*overrides):
+        return compose_config("classifier_guided", [
+            f"train_dataset={digit_corpus}/train_manifest.json",
+            f"validation_datasets={digit_corpus}/val_manifest.json", f"backbone_path={classifier_nemo}",
+            *TINY_SCORE, *overrides])
+
+    return make
+
+
+def _trainer(tmp_path, steps):
+    import lightning.pytorch as pl
+
+    return pl.Trainer(max_steps=steps, accelerator="cpu", logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                      limit_val_batches=1, default_root_dir=str(tmp_path))
+
+
+def test_backbone_stays_frozen_while_the_score_network_trains(make_cfg, classifier_nemo, tmp_path):
+    from nemo.core.classes import ModelPT
+
+    from nemo_distill.models import ClassifierGuidedGenerator
+
+    torch.manual_seed(0)
+    trainer = _trainer(tmp_path, 3)
+    model = ClassifierGuidedGenerator(make_cfg().model, trainer=trainer)
+    source = ModelPT.restore_from(classifier_nemo, map_location="cpu")
+    for key, value in source.classifier.state_dict().items():
+        assert torch.equal(model.backbone.state_dict()[key], value), key
+    assert not any(p.requires_grad for p in model.backbone.parameters())
+    backbone_before = copy.deepcopy(model.backbone.state_dict())
+    score_before = copy.deepcopy(model.score_net.state_dict())
+    trainer.fit(model)
+    assert "train_dsm_loss" in trainer.callback_metrics and "val_dsm_loss" in trainer.callback_metrics
+    for key, value in model.backbone.state_dict().items():
+        assert torch.equal(value, backbone_before[key]), key
+    assert any(not torch.equal(v, score_before[k]) for k, v in model.score_net.state_dict().items())
+    model.train()
+    assert model.score_net.training and not model.backbone.training  # the frozen backbone stays in eval mode
+    params = sum(p.numel() for p in model.score_net.parameters())
+    assert params < sum(p.numel() for p in model.backbone.parameters())  # the trained part is the light one
+
+
+def test_dsm_loss_decreases_on_a_toy_batch(make_cfg):
+    from nemo_distill.models import ClassifierGuidedGenerator
+
+    torch.manual_seed(0)
+    model = ClassifierGuidedGenerator(make_cfg().model).train()
+    audio, lens, _, _ = next(iter(model._train_dl))
+    x0 = model.mel(audio, lens)
+    optimizer = torch.optim.Adam(model.score_net.parameters(), lr=3e-3)
+    losses = []
+    for step in range(40):
+        loss = model.dsm_loss(x0, torch.Generator().manual_seed(step % 4))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss))
+    assert sum(losses[-4:]) < 0.8 * sum(losses[:4])
+
+
+class _MeanClassifier(nn.Module):
+    """Two classes: logits ``k * [mean(z), -mean(z)]`` -- class 0 is 'loud', class 1 'quiet'."""
+
+    def __init__(self, n_mels, channels):
+        super().__init__()
+        self.n_mels, self.num_classes, self.channels = n_mels, 2, channels
+
+    def forward_with_taps(self, z_t, log_snr):
+        mean = z_t.mean(dim=(1, 2))
+        taps = [torch.zeros(z_t.shape[0], c, (z_t.shape[1] + 2**i - 1) // 2**i, (z_t.shape[2] + 2**i - 1) // 2**i)
+                for i, c in enumerate(self.channels)]
+        return 50.0 * torch.stack([mean, -mean], dim=-1), taps
+
+    def forward(self, z_t, log_snr):
+        return self.forward_with_taps(z_t, log_snr)[0]
+
+
+def test_guidance_moves_samples_toward_the_requested_class(make_cfg):
+    from omegaconf import open_dict
+
+    from nemo_distill.models import ClassifierGuidedGenerator
+
+    model = ClassifierGuidedGenerator(make_cfg().model).eval()
+    model.backbone = _MeanClassifier(model.backbone.n_mels, model.backbone.channels)
+    with open_dict(model.cfg):
+        model.cfg.backbone.labels = ["loud", "quiet"]
+    plain = model.generate(num_samples=4, steps=4, seed=0)
+    loud = model.generate(["loud"] * 4, steps=4, guidance_scale=3.0, seed=0)
+    quiet = model.generate([1] * 4, steps=4, guidance_scale=3.0, seed=0)
+    assert loud.shape == (4, model.backbone.n_mels, 100)
+    assert loud.mean() > plain.mean() + 0.1 > quiet.mean() + 0.2
+
+
+def test_save_restore_keeps_the_backbone_inside(make_cfg, classifier_nemo, tmp_path):
+    import os
+    import shutil
+
+    from nemo.core.classes import ModelPT
+
+    from nemo_distill.models import ClassifierGuidedGenerator
+
+    torch.manual_seed(1)
+    model = ClassifierGuidedGenerator(make_cfg().model).eval()
+    path = str(tmp_path / "guided.nemo")
+    model.save_to(path)
+    moved = classifier_nemo + ".away"
+    shutil.move(classifier_nemo, moved)  # the generator must not need the classifier file any more
+    try:
+        restored = ModelPT.restore_from(path, map_location="cpu").eval()
+    finally:
+        shutil.move(moved, classifier_nemo)
+    assert isinstance(restored, ClassifierGuidedGenerator) and os.path.exists(classifier_nemo)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, restored.state_dict()[key]), key
+    assert torch.equal(model.generate([3, 7], steps=3, guidance_scale=1.0, seed=2),
+                       restored.generate([3, 7], steps=3, guidance_scale=1.0, seed=2))
+
+
+def test_bad_input(make_cfg, tmp_path):
+    from nemo_distill.models import ClassifierGuidedGenerator, ToyDiffusionModel
+    from nemo_distill.utils.config import compose_config
+
+    model = ClassifierGuidedGenerator(make_cfg().model).eval()
+    for labels in ([11], ["eleven"], [2.5]):
+        with pytest.raises(ValueError, match="not in the class set"):
+            model.generate(labels, steps=2)
+    with pytest.raises(ValueError, match="guidance_scale > 0 needs labels"):
+        model.generate(num_samples=2, steps=2, guidance_scale=1.0)
+    with pytest.raises(ValueError, match="frames: generator 90, classifier 100"):
+        ClassifierGuidedGenerator(make_cfg("model.mel={sample_rate: 16000, n_mels: 64, frames: 90, mel_mean: -5.0, "
+                                           "mel_scale: 2.5}").model)
+    toy = str(tmp_path / "toy.nemo")
+    ToyDiffusionModel(compose_config("toy_diffusion").model).save_to(toy)
+    with pytest.raises(TypeError, match="holds a ToyDiffusionModel, not a NoisyClassifierModel"):
+        ClassifierGuidedGenerator(make_cfg(f"backbone_path={toy}").model)
