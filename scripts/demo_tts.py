@@ -1,4 +1,4 @@
-"""The README's main command: a diffusion voice from nothing, then its distilled students, on a CPU (~50 min).
+"""The README's main command: a diffusion voice from nothing, then its distilled students, on a CPU (~1 h).
 
     python scripts/demo_tts.py --out-dir outputs/demo
 
@@ -6,8 +6,9 @@
 2. trains NeMo's plain FastPitch (``scripts/train_diffusion_tts.py +baseline=fastpitch``, preset
    ``diffusion_tts_small``): the benchmark's reference and the teacher's front-end,
    then a DiffusionSpectrogramGenerator whose diffusion decoder learns on that frozen front-end (the issue's
-   ``frontend.init_from``/``freeze`` option: the residual the decoder learns then stays put while it learns);
-   ``--joint`` trains front-end and decoder together from scratch instead,
+   ``frontend.init_from``/``freeze`` option: the residual the decoder learns then stays put while it learns),
+   then the same FastPitch trained on for the decoder's minutes (``fastpitch_same_budget/``): the benchmark's
+   reference row has the teacher's whole CPU time; ``--joint`` trains front-end and decoder together instead,
 3. with ``--vocoder-minutes``, trains a HiFi-GAN on the same mel settings (``scripts/train_vocoder.py``, preset
    ``hifigan_tiny``); off by default: NeMo's HiFi-GAN discriminators (~70M parameters) make a step take ~13 s on
    2 CPU cores, so minutes of CPU training give noise, and Griffin-Lim is the demo's vocoder,
@@ -27,6 +28,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -44,8 +46,9 @@ def parse_args(argv=None):
     parser.add_argument("--vocoder-minutes", type=float, default=0.0,
                         help="training budget of HiFi-GAN (default 0: none; worth it on a GPU, not in CPU minutes)")
     parser.add_argument("--fastpitch-minutes", type=float, default=20.0,
-                        help="training budget of NeMo's plain FastPitch (same config, no diffusion): the benchmark's "
-                             "reference row and the teacher's frozen front-end (0 with --joint: no reference row)")
+                        help="training budget of NeMo's plain FastPitch (same config, no diffusion): the teacher's frozen "
+                             "front-end; trained on for --teacher-minutes more, the benchmark's reference row "
+                             "(with --joint: the reference row alone, 0: none)")
     parser.add_argument("--joint", action="store_true",
                         help="train the teacher's front-end and diffusion decoder together from scratch")
     parser.add_argument("--teacher-config", default="diffusion_tts_small")
@@ -104,6 +107,20 @@ class Demo:
                  "exp_manager.resume_ignore_no_checkpoint=true", f"+trainer.max_time={_minutes(minutes)}", *overrides)
         return nemo
 
+    def _continued(self, source: str, folder: str, config: str, minutes: float) -> str:
+        """FastPitch trained on from ``source``'s last checkpoint in ``folder`` up to ``minutes`` in all."""
+        if not os.path.exists(os.path.join(folder, "FastPitch.nemo")) and not os.path.isdir(folder):
+            staging = folder + ".tmp"
+            shutil.rmtree(staging, ignore_errors=True)
+            os.makedirs(os.path.join(staging, "checkpoints"))
+            for name in os.listdir(os.path.join(source, "checkpoints")):
+                if name.endswith("-last.ckpt"):
+                    shutil.copy2(os.path.join(source, "checkpoints", name), os.path.join(staging, "checkpoints"))
+            os.replace(staging, folder)
+        return self._trained(folder, "FastPitch", config, "train_diffusion_tts.py", minutes,
+                             f"sup_data_path={self.sup}", "+precompute_sup_data=true", "+baseline=fastpitch",
+                             "name=FastPitch")
+
     def main(self) -> None:
         a = self.args
         self.run("corpus", "build_corpus.py", "--engine", a.engine, "--out-dir", self.corpus,
@@ -120,6 +137,10 @@ class Demo:
         teacher = self._trained(os.path.join(self.out, "teacher"), _config_name(a.teacher_config), a.teacher_config,
                                 "train_diffusion_tts.py", a.teacher_minutes, f"sup_data_path={self.sup}",
                                 "+precompute_sup_data=true", *frontend)
+        if not a.joint:  # the reference a user would pick instead: FastPitch given the teacher's whole CPU time
+            fastpitch = self._continued(os.path.join(self.out, "fastpitch"),
+                                        os.path.join(self.out, "fastpitch_same_budget"), a.teacher_config,
+                                        a.fastpitch_minutes + a.teacher_minutes)
         vocoder = None
         if a.vocoder_minutes > 0:
             vocoder = self._trained(os.path.join(self.out, "vocoder"), _config_name(a.vocoder_config),
@@ -173,11 +194,11 @@ class Demo:
             f"Corpus: {corpus['engine']}, {sum(corpus['counts'].values())} utterances "
             f"({', '.join(f'{k} {v}' for k, v in corpus['counts'].items())}), "
             f"{sum(corpus['seconds'].values()) / 60:.1f} min of audio, in `corpus/`.",
-            f"Teacher: `{os.path.relpath(teacher, self.out)}` ({self.args.teacher_config}, "
-            + (f"front-end and decoder trained together, {self.args.teacher_minutes:g} min budget)."
-               if self.args.joint else
-               f"diffusion decoder trained {self.args.teacher_minutes:g} min on the frozen front-end of the plain "
-               f"FastPitch, itself trained {self.args.fastpitch_minutes:g} min).")
+            f"Teacher: `{os.path.relpath(teacher, self.out)}` ({self.args.teacher_config}, " + (
+                f"front-end and decoder trained together, {self.args.teacher_minutes:g} min budget)."
+                if self.args.joint else
+                f"diffusion decoder trained {self.args.teacher_minutes:g} min on the frozen front-end of the plain "
+                f"FastPitch, itself trained {self.args.fastpitch_minutes:g} min)."),
             f"Vocoder: `{os.path.relpath(vocoder, self.out)}` ({self.args.vocoder_minutes:g} min budget)"
             if vocoder else "Vocoder: Griffin-Lim only.",
             f"Wall time of this run per stage (min; a stage skipped as finished counts 0): {minutes}", "",
