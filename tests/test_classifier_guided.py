@@ -165,3 +165,28 @@ def test_bad_input(make_cfg, tmp_path):
     ToyDiffusionModel(compose_config("toy_diffusion").model).save_to(toy)
     with pytest.raises(TypeError, match="holds a ToyDiffusionModel, not a NoisyClassifierModel"):
         ClassifierGuidedGenerator(make_cfg(f"backbone_path={toy}").model)
+
+
+def test_train_script_saves_the_model_and_one_sample_per_class(digit_corpus, classifier_nemo, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import soundfile as sf
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "train_guided.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), f"backbone_path={classifier_nemo}",
+         f"train_dataset={digit_corpus}/train_manifest.json", f"validation_datasets={digit_corpus}/val_manifest.json",
+         *TINY_SCORE, "+trainer.max_steps=2", "trainer.accelerator=cpu", "+sample_steps=2",
+         f"exp_manager.exp_dir={tmp_path}", "+exp_manager.version=run"],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log_dir = tmp_path / "ClassifierGuided" / "run"
+    assert (log_dir / "ClassifierGuided.nemo").is_file()
+    from nemo_distill.data.digits import DIGITS
+
+    for word in DIGITS:
+        audio, rate = sf.read(log_dir / "samples" / f"{word}.wav")
+        assert rate == 16000 and abs(len(audio) - 16000) <= 160 and abs(audio).max() > 0
+        assert (log_dir / "samples" / f"{word}.png").stat().st_size > 1000

@@ -7,7 +7,8 @@ __all__ = ["griffin_lim"]
 
 def griffin_lim(log_mel: np.ndarray, preprocessor_cfg, n_iter: int = 32) -> np.ndarray:
     """``log_mel`` ``[n_mels, T]`` computed by NeMo's ``AudioToMelSpectrogramPreprocessor`` with ``preprocessor_cfg``
-    (``log_zero_guard_type: add``, slaney mel filters) -> waveform ``[samples]`` (float32)."""
+    (``log_zero_guard_type: add``, slaney mel filters) -> waveform ``[samples]`` (float32). Window and hop come from
+    ``n_window_size``/``n_window_stride`` (samples, the TTS configs) or ``window_size``/``window_stride`` (seconds)."""
     import librosa
 
     cfg = preprocessor_cfg
@@ -15,9 +16,11 @@ def griffin_lim(log_mel: np.ndarray, preprocessor_cfg, n_iter: int = 32) -> np.n
         raise ValueError("griffin_lim expects log-mel features with log_zero_guard_type 'add'")
     magnitude_mel = np.maximum(np.exp(log_mel.astype(np.float64)) - float(cfg.get("log_zero_guard_value", 1e-5)), 0.0)
     power = float(cfg.get("mag_power", 2.0))
+    hop = cfg.get("n_window_stride") or int(round(float(cfg.window_stride) * cfg.sample_rate))
+    win = cfg.get("n_window_size") or int(round(float(cfg.window_size) * cfg.sample_rate))
     audio = librosa.feature.inverse.mel_to_audio(
-        magnitude_mel, sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.n_window_stride,
-        win_length=cfg.n_window_size, window=cfg.get("window", "hann"), power=power, n_iter=n_iter,
+        magnitude_mel, sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=hop,
+        win_length=win, window=cfg.get("window", "hann"), power=power, n_iter=n_iter,
         fmin=cfg.get("lowfreq", 0) or 0, fmax=cfg.get("highfreq", None), norm="slaney", htk=False,
     )
     peak = np.abs(audio).max()
