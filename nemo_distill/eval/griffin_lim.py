@@ -2,7 +2,9 @@
 
 import numpy as np
 
-__all__ = ["griffin_lim"]
+__all__ = ["MAX_LOG_MEL", "griffin_lim"]
+
+MAX_LOG_MEL = 4.0
 
 
 def griffin_lim(log_mel: np.ndarray, preprocessor_cfg, n_iter: int = 32) -> np.ndarray:
@@ -14,7 +16,11 @@ def griffin_lim(log_mel: np.ndarray, preprocessor_cfg, n_iter: int = 32) -> np.n
     cfg = preprocessor_cfg
     if cfg.get("log_zero_guard_type", "add") != "add" or not cfg.get("log", True):
         raise ValueError("griffin_lim expects log-mel features with log_zero_guard_type 'add'")
-    magnitude_mel = np.maximum(np.exp(log_mel.astype(np.float64)) - float(cfg.get("log_zero_guard_value", 1e-5)), 0.0)
+    guard = float(cfg.get("log_zero_guard_value", 1e-5))
+    # a speech log-mel lies below ~3; an untrained or diverged generator can emit far larger values, on which
+    # librosa's NNLS mel inversion crawls for minutes: clip to [log(guard), MAX_LOG_MEL] first
+    log_mel = np.clip(np.nan_to_num(log_mel.astype(np.float64), nan=np.log(guard)), np.log(guard), MAX_LOG_MEL)
+    magnitude_mel = np.maximum(np.exp(log_mel) - guard, 0.0)
     power = float(cfg.get("mag_power", 2.0))
     hop = cfg.get("n_window_stride") or int(round(float(cfg.window_stride) * cfg.sample_rate))
     win = cfg.get("n_window_size") or int(round(float(cfg.window_size) * cfg.sample_rate))
