@@ -20,7 +20,7 @@ $(INSTALLED): setup.py requirements.txt requirements-test.txt requirements-corpu
 	$(PY) -c "import nemo_distill, nemo_distill.diffusion"
 	touch $@
 
-# A diffusion voice and its distilled students on CPU in ~1 h: Piper corpus -> FastPitch -> diffusion decoder -> wavs, benchmark, 256 -> 4 step distillation, report.md.
+# A diffusion voice and its distilled students on CPU in ~75 min: Piper corpus -> FastPitch -> diffusion decoder -> wavs, benchmark, 256 -> 4 step distillation, report.md.
 demo: $(INSTALLED)
 	$(PY) scripts/demo_tts.py --out-dir outputs/demo --threads $(DEMO_THREADS)
 

@@ -1,4 +1,4 @@
-"""The README's main command: a diffusion voice from nothing, then its distilled students, on a CPU (~1 h).
+"""The README's main command: a diffusion voice from nothing, then its distilled students, on a CPU (~75 min).
 
     python scripts/demo_tts.py --out-dir outputs/demo
 
