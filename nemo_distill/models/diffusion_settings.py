@@ -7,7 +7,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from nemo_distill.diffusion import SAMPLERS, check_parameterization, get_schedule, loss_weight
 
-__all__ = ["DiffusionSettings"]
+__all__ = ["DiffusionSettings", "schedule_from_config"]
+
+
+def schedule_from_config(schedule: DictConfig):
+    """A ``schedule`` config section (``name`` + its arguments) -> the schedule object."""
+    kwargs = OmegaConf.to_container(schedule, resolve=True)
+    return get_schedule(kwargs.pop("name"), **kwargs)
 
 
 @dataclass
@@ -15,7 +21,8 @@ class DiffusionSettings:
     """The schedule object and the checked names of a ``diffusion`` config section.
 
     Keys: ``schedule`` (``name`` + its arguments), ``parameterization``, ``weighting``, ``weighting_gamma``
-    (default 5), ``sampler`` (default ``ddim``), ``default_steps``.
+    (default 5), ``sampler`` (default ``ddim``), ``default_steps``, ``temperature`` (scale of the starting noise,
+    default 1) and ``t_start`` (where sampling starts, default 1: pure noise).
     """
 
     schedule: object
@@ -24,15 +31,19 @@ class DiffusionSettings:
     weighting_gamma: float
     sampler: str
     default_steps: int
+    temperature: float = 1.0
+    t_start: float = 1.0
 
     @classmethod
     def from_config(cls, diffusion: DictConfig) -> "DiffusionSettings":
-        schedule_kwargs = OmegaConf.to_container(diffusion.schedule, resolve=True)
-        schedule = get_schedule(schedule_kwargs.pop("name"), **schedule_kwargs)
+        schedule = schedule_from_config(diffusion.schedule)
         gamma = float(diffusion.get("weighting_gamma", 5.0))
         loss_weight(diffusion.weighting, torch.zeros(1), gamma)  # raises ValueError naming the valid options
         sampler = diffusion.get("sampler", "ddim")
         if sampler not in SAMPLERS:
             raise ValueError(f"unknown sampler {sampler!r}; valid options: {sorted(SAMPLERS)}")
+        temperature = float(diffusion.get("temperature", 1.0))
+        if not temperature > 0:
+            raise ValueError(f"diffusion.temperature must be > 0, got {temperature}")
         return cls(schedule, check_parameterization(diffusion.parameterization), diffusion.weighting, gamma, sampler,
-                   int(diffusion.default_steps))
+                   int(diffusion.default_steps), temperature, float(diffusion.get("t_start", 1.0)))

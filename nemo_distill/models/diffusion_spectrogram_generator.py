@@ -338,11 +338,11 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
         elif noise.shape[:2] != coarse.shape[:2] or noise.shape[-1] < coarse.shape[-1]:
             raise ValueError(f"noise must have shape [B={coarse.shape[0]}, n_mels={coarse.shape[1]}, >= {coarse.shape[-1]}], "
                              f"got {list(noise.shape)}")
-        temperature = float(self._cfg.diffusion.get("temperature", 1.0) if temperature is None else temperature)
+        temperature = float(self.settings.temperature if temperature is None else temperature)
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         noise = noise[..., : coarse.shape[-1]].to(device=self.device, dtype=coarse.dtype) * mask * temperature
-        t_start = float(self._cfg.diffusion.get("t_start", 1.0) if t_start is None else t_start)
+        t_start = float(self.settings.t_start if t_start is None else t_start)
         alpha, sigma = alpha_sigma(self.schedule(torch.tensor(t_start, dtype=torch.float64)))
         # z at t_start: the coarse mel noised to that level (its x0 is 0 for the residual prior); t_start = 1: noise
         z_start = (float(alpha) * self._x0_from_mel(coarse, coarse) + float(sigma) * noise) * mask

@@ -17,7 +17,8 @@ from omegaconf import DictConfig
 
 from nemo.core.classes import ModelPT
 from nemo.core.classes.common import safe_instantiate
-from nemo_distill.diffusion import get_schedule, noise_data
+from nemo_distill.diffusion import noise_data
+from nemo_distill.models.diffusion_settings import schedule_from_config
 from nemo_distill.models.labelled_audio import LogMelSpace, label_loader
 
 __all__ = ["NoisyClassifierModel"]
@@ -32,8 +33,7 @@ class NoisyClassifierModel(ModelPT):
         super().__init__(cfg=cfg, trainer=trainer)  # sets up the data loaders (they read labels from the config)
         self.mel = LogMelSpace(self._cfg.preprocessor, self._cfg.frames, self._cfg.mel_mean, self._cfg.mel_scale)
         self.classifier = safe_instantiate(self._cfg.classifier)
-        schedule = dict(self._cfg.schedule)
-        self.schedule = get_schedule(schedule.pop("name"), **schedule)
+        self.schedule = schedule_from_config(self._cfg.schedule)
         if self.classifier.num_classes != len(self.labels):
             raise ValueError(f"classifier.num_classes ({self.classifier.num_classes}) must equal the number of labels "
                              f"({len(self.labels)})")

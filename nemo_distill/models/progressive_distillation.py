@@ -163,7 +163,7 @@ class ProgressiveDistillationModel(ModelPT):
     def distillation_loss(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
         x0, cond, prior, mask = self._window(batch)
         settings, batch_size = self.student.settings, x0.shape[0]
-        t_start = float(self.student.cfg.diffusion.get("t_start", 1.0))
+        t_start = settings.t_start
         if self.stage == "progressive":
             step = torch.randint(0, self.student_steps, (batch_size,), device=x0.device)
             log_snr_t, log_snr_mid, log_snr_s = student_step_log_snrs(
@@ -173,8 +173,7 @@ class ProgressiveDistillationModel(ModelPT):
             log_snr_t = log_snr_t.to(x0.dtype)
         # the states the sampler visits: x0 from the teacher, noise at the sampling temperature (DDIM from
         # temperature * eps stays near alpha * x0 + sigma * temperature * eps)
-        temperature = float(self.student.cfg.diffusion.get("temperature", 1.0))
-        z_t = noise_data(x0, log_snr_t, temperature * torch.randn_like(x0)) * mask
+        z_t = noise_data(x0, log_snr_t, settings.temperature * torch.randn_like(x0)) * mask
         with torch.no_grad():
             if self.stage == "progressive":
                 teacher_x0 = self._teacher_x0_fn(cond, prior, mask)
