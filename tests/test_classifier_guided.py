@@ -190,3 +190,21 @@ def test_train_script_saves_the_model_and_one_sample_per_class(digit_corpus, cla
         audio, rate = sf.read(log_dir / "samples" / f"{word}.wav")
         assert rate == 16000 and abs(len(audio) - 16000) <= 160 and abs(audio).max() > 0
         assert (log_dir / "samples" / f"{word}.png").stat().st_size > 1000
+
+
+def test_score_network_reading_the_logsumexp_gradient(make_cfg):
+    from nemo_distill.models import ClassifierGuidedGenerator
+
+    torch.manual_seed(0)
+    model = ClassifierGuidedGenerator(make_cfg("model.score_net.use_logsumexp_grad=true").model)
+    torch.nn.init.normal_(model.score_net.output.weight, std=0.1)  # zero-initialised, it passes no gradient back
+    audio, lens, _, _ = next(iter(model._train_dl))
+    taps, lse_grad, class_grad = model._backbone_pass(torch.randn(2, 64, 100), torch.tensor([0.0, 3.0]))
+    assert lse_grad.shape == (2, 64, 100) and lse_grad.abs().sum() > 0 and class_grad is None
+    loss = model.dsm_loss(model.mel(audio, lens)[:2])
+    loss.backward()  # the input layer reading the gradient channel is trained
+    assert model.score_net.input.weight.grad[:, 1].abs().sum() > 0
+    assert not any(p.grad is not None for p in model.backbone.parameters())
+    model.eval()
+    guided = model.generate([0, 1], steps=2, guidance_scale=2.0, seed=0)
+    assert torch.isfinite(guided).all() and not torch.equal(guided, model.generate([0, 1], steps=2, seed=0))

@@ -20,7 +20,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nemo.core.classes import ModelPT
 from nemo.core.classes.common import safe_instantiate
-from nemo_distill.diffusion import alpha_sigma, classifier_guidance, get_schedule, noise_data, sample
+from nemo_distill.diffusion import alpha_sigma, classifier_guidance, noise_data, sample
+from nemo_distill.models.diffusion_settings import schedule_from_config
 from nemo_distill.models.labelled_audio import MEL_KEYS, LogMelSpace, label_loader, mel_settings_mismatch
 
 __all__ = ["ClassifierGuidedGenerator"]
@@ -78,8 +79,7 @@ class ClassifierGuidedGenerator(ModelPT):
             score_cfg.n_mels = int(self.backbone.n_mels)
             score_cfg.tap_channels = list(self.backbone.channels)
         self.score_net = safe_instantiate(score_cfg)
-        schedule = dict(self._cfg.diffusion.schedule)
-        self.schedule = get_schedule(schedule.pop("name"), **schedule)
+        self.schedule = schedule_from_config(self._cfg.diffusion.schedule)
 
     @property
     def labels(self) -> List[str]:
@@ -91,34 +91,40 @@ class ClassifierGuidedGenerator(ModelPT):
         return self
 
     # ------------------------------------------------------------------------------------------------ the score
-    def _grad_logsumexp(self, z_t: torch.Tensor, log_snr: torch.Tensor) -> torch.Tensor:
+    def _backbone_pass(self, z_t: torch.Tensor, log_snr: torch.Tensor, labels: Optional[torch.Tensor] = None):
+        """One backbone forward for ``z_t``: ``(taps, lse_grad, class_grad)`` where ``lse_grad`` is
+        ``grad_z logsumexp(logits)`` if the score network reads it and ``class_grad`` is ``grad_z log p(labels | z_t)``
+        if ``labels`` are given (else None); gradients are taken only when one of them is needed."""
+        needs_lse = self.score_net.use_logsumexp_grad
+        if not needs_lse and labels is None:
+            with torch.no_grad():
+                return self.backbone.forward_with_taps(z_t, log_snr)[1], None, None
         with torch.enable_grad():
             z = z_t.detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(self.backbone(z, log_snr).logsumexp(-1).sum(), z)
-        return grad
+            logits, taps = self.backbone.forward_with_taps(z, log_snr)
+            objectives = {}
+            if needs_lse:
+                objectives["lse"] = logits.logsumexp(-1).sum()
+            if labels is not None:
+                objectives["class"] = torch.log_softmax(logits, dim=-1).gather(1, labels[:, None]).sum()
+            grads = {}
+            for i, (name, objective) in enumerate(objectives.items()):
+                grads[name] = torch.autograd.grad(objective, z, retain_graph=i < len(objectives) - 1)[0]
+        return [tap.detach() for tap in taps], grads.get("lse"), grads.get("class")
 
     def predict_eps(self, z_t: torch.Tensor, log_snr: torch.Tensor) -> torch.Tensor:
         """The unconditional noise prediction ``[B, n_mels, frames]`` (backbone taps -> score network)."""
-        with torch.no_grad():
-            _, taps = self.backbone.forward_with_taps(z_t, log_snr)
-        grad = self._grad_logsumexp(z_t, log_snr) if self.score_net.use_logsumexp_grad else None
-        return self.score_net(z_t, log_snr, taps, grad)
+        taps, lse_grad, _ = self._backbone_pass(z_t, log_snr)
+        return self.score_net(z_t, log_snr, taps, lse_grad)
 
     def guided_eps(self, z_t: torch.Tensor, log_snr: torch.Tensor, labels: torch.Tensor,
                    guidance_scale: float) -> torch.Tensor:
         """``eps - guidance_scale * sigma * grad_z log p(labels | z_t)`` with one backbone forward: its taps feed
         the score network, its logits the guidance gradient."""
-        with torch.enable_grad():
-            z = z_t.detach().requires_grad_(True)
-            logits, taps = self.backbone.forward_with_taps(z, log_snr)
-            log_probs = torch.log_softmax(logits, dim=-1)
-            wanted = log_probs.gather(1, labels[:, None]).sum()
-            needs_lse = self.score_net.use_logsumexp_grad
-            (grad,) = torch.autograd.grad(wanted, z, retain_graph=needs_lse)
-            lse_grad = torch.autograd.grad(logits.logsumexp(-1).sum(), z)[0] if needs_lse else None
+        taps, lse_grad, class_grad = self._backbone_pass(z_t, log_snr, labels)
         with torch.no_grad():
-            eps = self.score_net(z_t, log_snr, [tap.detach() for tap in taps], lse_grad)
-        return classifier_guidance(eps, log_snr, grad, guidance_scale)
+            eps = self.score_net(z_t, log_snr, taps, lse_grad)
+        return classifier_guidance(eps, log_snr, class_grad, guidance_scale)
 
     # ------------------------------------------------------------------------------------------------- training
     def dsm_loss(self, x0: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
