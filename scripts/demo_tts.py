@@ -107,9 +107,15 @@ class Demo:
                  "exp_manager.resume_ignore_no_checkpoint=true", f"+trainer.max_time={_minutes(minutes)}", *overrides)
         return nemo
 
-    def _continued(self, source: str, folder: str, config: str, minutes: float) -> str:
+    def _fastpitch(self, folder: str, minutes: float) -> str:
+        """NeMo's plain FastPitch from the teacher's preset, trained (or resumed) in ``folder`` up to ``minutes``."""
+        return self._trained(folder, "FastPitch", self.args.teacher_config, "train_diffusion_tts.py", minutes,
+                             f"sup_data_path={self.sup}", "+precompute_sup_data=true", "+baseline=fastpitch",
+                             "name=FastPitch")
+
+    def _continued(self, source: str, folder: str, minutes: float) -> str:
         """FastPitch trained on from ``source``'s last checkpoint in ``folder`` up to ``minutes`` in all."""
-        if not os.path.exists(os.path.join(folder, "FastPitch.nemo")) and not os.path.isdir(folder):
+        if not os.path.isdir(folder):  # staged and renamed: a crash leaves either no folder or a complete one
             staging = folder + ".tmp"
             shutil.rmtree(staging, ignore_errors=True)
             os.makedirs(os.path.join(staging, "checkpoints"))
@@ -117,9 +123,7 @@ class Demo:
                 if name.endswith("-last.ckpt"):
                     shutil.copy2(os.path.join(source, "checkpoints", name), os.path.join(staging, "checkpoints"))
             os.replace(staging, folder)
-        return self._trained(folder, "FastPitch", config, "train_diffusion_tts.py", minutes,
-                             f"sup_data_path={self.sup}", "+precompute_sup_data=true", "+baseline=fastpitch",
-                             "name=FastPitch")
+        return self._fastpitch(folder, minutes)
 
     def main(self) -> None:
         a = self.args
@@ -130,16 +134,14 @@ class Demo:
                              "or --joint to train the front-end with the decoder")
         fastpitch = None
         if a.fastpitch_minutes > 0:
-            fastpitch = self._trained(os.path.join(self.out, "fastpitch"), "FastPitch", a.teacher_config,
-                                      "train_diffusion_tts.py", a.fastpitch_minutes, f"sup_data_path={self.sup}",
-                                      "+precompute_sup_data=true", "+baseline=fastpitch", "name=FastPitch")
+            fastpitch = self._fastpitch(os.path.join(self.out, "fastpitch"), a.fastpitch_minutes)
         frontend = [] if a.joint else [f"model.frontend.init_from={fastpitch}", "model.frontend.freeze=true"]
         teacher = self._trained(os.path.join(self.out, "teacher"), _config_name(a.teacher_config), a.teacher_config,
                                 "train_diffusion_tts.py", a.teacher_minutes, f"sup_data_path={self.sup}",
                                 "+precompute_sup_data=true", *frontend)
         if not a.joint:  # the reference a user would pick instead: FastPitch given the teacher's whole CPU time
             fastpitch = self._continued(os.path.join(self.out, "fastpitch"),
-                                        os.path.join(self.out, "fastpitch_same_budget"), a.teacher_config,
+                                        os.path.join(self.out, "fastpitch_same_budget"),
                                         a.fastpitch_minutes + a.teacher_minutes)
         vocoder = None
         if a.vocoder_minutes > 0:

@@ -31,7 +31,7 @@ from nemo_distill.data.engines import TTSEngine, is_complete_wav
 from nemo_distill.utils.files import write_text_atomic
 
 __all__ = ["SPLITS", "CorpusSummary", "Utterance", "build_corpus", "plan_corpus", "read_manifest", "split_counts",
-           "trim_and_normalize"]
+           "trim_and_normalize", "wav_name"]
 
 SPLITS = ("train", "val", "test")
 PathLike = Union[str, Path]
@@ -144,10 +144,12 @@ def split_counts(num: int, splits: Sequence[Union[int, float]] = (0.9, 0.05, 0.0
     return n_train, n_val, n_test
 
 
-def _wav_name(engine: TTSEngine, voice: Mapping[str, Any], text: str, speaker: int, sample_rate: int,
-              post: Mapping[str, Any]) -> str:
+def wav_name(prefix: str, engine: TTSEngine, voice: Mapping[str, Any], text: str, sample_rate: int,
+             post: Mapping[str, Any]) -> str:
+    """``{prefix}_{hash}.wav``, the hash over everything that determines the audio (engine and voice identity, text,
+    sample rate, post-processing): a rerun finds a finished wav under the same name, a changed setting does not."""
     key = json.dumps([engine.identity(voice), text, sample_rate, dict(post)], sort_keys=True)
-    return f"spk{speaker:02d}_{hashlib.sha1(key.encode('utf-8')).hexdigest()[:12]}.wav"
+    return f"{prefix}_{hashlib.sha1(key.encode('utf-8')).hexdigest()[:12]}.wav"
 
 
 def plan_corpus(out_dir: PathLike, engine: TTSEngine, texts: Sequence[str], voices: Sequence[Mapping[str, Any]],
@@ -174,7 +176,7 @@ def plan_corpus(out_dir: PathLike, engine: TTSEngine, texts: Sequence[str], voic
     for split, count in zip(SPLITS, counts):
         for text in ordered[index:index + count]:
             speaker = index % len(voices)
-            name = _wav_name(engine, voices[speaker], text, speaker, sample_rate, post or {})
+            name = wav_name(f"spk{speaker:02d}", engine, voices[speaker], text, sample_rate, post or {})
             utterances.append(Utterance(index, text, speaker, split, wav_dir / name))
             index += 1
     return utterances, dropped

@@ -16,7 +16,6 @@ holds every digit in proportion. Clips are silence-trimmed, peak-normalised and 
 :mod:`nemo_distill.data.corpus`. No NeMo import.
 """
 
-import hashlib
 import json
 import random
 import time
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from nemo_distill.data.corpus import SPLITS, split_counts, trim_and_normalize
+from nemo_distill.data.corpus import SPLITS, split_counts, trim_and_normalize, wav_name
 from nemo_distill.data.engines import TTSEngine, is_complete_wav, make_engine
 from nemo_distill.utils.files import write_text_atomic
 
@@ -68,11 +67,6 @@ def random_voice(engine: str, rng: random.Random) -> Dict[str, Any]:
     raise ValueError(f"unknown engine {engine!r} for digits; choose from ['espeak', 'piper']")
 
 
-def _wav_name(engine: TTSEngine, voice: Mapping[str, Any], word: str, sample_rate: int, post: Mapping) -> str:
-    key = json.dumps([engine.identity(voice), word, sample_rate, dict(post)], sort_keys=True)
-    return f"{word}_{hashlib.sha1(key.encode('utf-8')).hexdigest()[:12]}.wav"
-
-
 def plan_digit_corpus(out_dir: PathLike, engines: Mapping[str, TTSEngine], per_digit: int,
                       splits=(0.8, 0.1, 0.1), sample_rate: int = 16000, seed: int = 0,
                       post: Optional[Mapping[str, Any]] = None) -> List[DigitClip]:
@@ -100,7 +94,7 @@ def plan_digit_corpus(out_dir: PathLike, engines: Mapping[str, TTSEngine], per_d
         index = 0
         for split, count in zip(SPLITS, counts):
             for engine, voice in renditions[index:index + count]:
-                name = _wav_name(engines[engine], voice, word, sample_rate, post or {})
+                name = wav_name(word, engines[engine], voice, word, sample_rate, post or {})
                 clips.append(DigitClip(label, engine, tuple(sorted(voice.items())), split, wav_dir / name))
             index += count
     return clips

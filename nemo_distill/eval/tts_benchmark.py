@@ -123,6 +123,7 @@ def run_benchmark(
     compared with (``l1_to_reference``).
     """
     models = dict(models or {})
+    sampling = {"t_start": t_start, "temperature": temperature}  # None: each model's own default
     progress = progress or (lambda iterable, **_: iterable)
     teacher_forced = {s.name: _Accumulator() for s in systems if s.kind not in ("recording", "recording_mel")}
     target_frames = []
@@ -141,7 +142,7 @@ def run_benchmark(
             elif system.kind == "diffusion":
                 generator = models[system.model] if system.model else model
                 mel = generator.decode_spectrogram(cond, coarse, lengths, steps=system.steps, sampler=system.sampler,
-                                                   seed=seed, t_start=t_start, temperature=temperature)
+                                                   seed=seed, **sampling)
                 mel_lengths = lengths
                 if system.name == reference:
                     reference_mel = mel
@@ -183,7 +184,7 @@ def run_benchmark(
                     _save_example(audio_dir, system.name, "recording", i, audio, sample_rate, audio_examples)
                     continue
                 mel, synthesis_seconds = _synthesize(generator, fastpitch, system, row, seed + i, load_audio,
-                                                              t_start=t_start, temperature=temperature)
+                                                     **sampling)
                 seconds += synthesis_seconds
                 audio_seconds += mel.shape[-1] * frame_seconds
                 for vocoder_name, vocode in vocoders.items():
