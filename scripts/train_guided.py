@@ -1,4 +1,6 @@
-"""Train the ClassifierGuidedGenerator's score network on a frozen noise-conditioned classifier.
+"""Train a class-guided digit generator's score network: the single-backbone ClassifierGuidedGenerator (default
+config ``classifier_guided``) or the two-model baseline (``--config-name two_model_guided``, a U-Net guided by a
+separate classifier; ``classifier_path=...`` instead of ``backbone_path``).
 
     python scripts/train_classifier.py train_dataset=data/digits/train_manifest.json \
         validation_datasets=data/digits/val_manifest.json exp_manager.exp_dir=outputs/classifier
@@ -6,7 +8,7 @@
         train_dataset=data/digits/train_manifest.json validation_datasets=data/digits/val_manifest.json \
         exp_manager.exp_dir=outputs/guided
 
-Only the score network trains (denoising score matching); the backbone is copied, frozen, into the model. At the
+Only the score network trains (denoising score matching); the classifier is copied, frozen, into the model. At the
 end the model is saved as ``<log_dir>/<name>.nemo`` and one guided sample per class is written to
 ``<log_dir>/samples/`` as a mel PNG and a Griffin-Lim wav (``+sample_steps``, ``+guidance_scale`` set them).
 """
@@ -19,10 +21,13 @@ import nemo_distill  # noqa: F401  (registers the package's config targets)
 from nemo.core.config import hydra_runner
 from nemo.utils import logging
 from nemo.utils.exp_manager import exp_manager
-from nemo_distill.models import ClassifierGuidedGenerator
+from nemo_distill.models import ClassifierGuidedGenerator, TwoModelGuidedGenerator
+from nemo_distill.models.guided_mel_diffusion import GuidedMelDiffusion
+
+MODEL_CLASSES = {cls.__name__: cls for cls in (ClassifierGuidedGenerator, TwoModelGuidedGenerator)}
 
 
-def write_samples(model: ClassifierGuidedGenerator, folder: str, steps: int, guidance_scale: float) -> None:
+def write_samples(model: GuidedMelDiffusion, folder: str, steps: int, guidance_scale: float) -> None:
     """One guided sample per class: ``<label>.png`` (mel) and ``<label>.wav`` (Griffin-Lim)."""
     import matplotlib
 
@@ -40,15 +45,18 @@ def write_samples(model: ClassifierGuidedGenerator, folder: str, steps: int, gui
         ax.set_title(f"{label} (guidance {guidance_scale:g}, {steps} steps)")
         fig.savefig(os.path.join(folder, f"{label}.png"), dpi=80)
         plt.close(fig)
-        audio = griffin_lim(mel, model.cfg.backbone.preprocessor)
-        sf.write(os.path.join(folder, f"{label}.wav"), audio, int(model.cfg.backbone.sample_rate))
+        audio = griffin_lim(mel, model.mel_section.preprocessor)
+        sf.write(os.path.join(folder, f"{label}.wav"), audio, int(model.mel_section.sample_rate))
 
 
 @hydra_runner(config_path="../conf", config_name="classifier_guided")
 def main(cfg):
     trainer = pl.Trainer(**cfg.trainer)
     log_dir = exp_manager(trainer, cfg.get("exp_manager", None))
-    model = ClassifierGuidedGenerator(cfg=cfg.model, trainer=trainer)
+    model_class = cfg.get("model_class", "ClassifierGuidedGenerator")
+    if model_class not in MODEL_CLASSES:
+        raise ValueError(f"model_class {model_class!r} is not one of {sorted(MODEL_CLASSES)}")
+    model = MODEL_CLASSES[model_class](cfg=cfg.model, trainer=trainer)
     trainer.fit(model)
     path = os.path.join(str(log_dir), f"{cfg.name}.nemo")
     model.save_to(path)

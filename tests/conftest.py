@@ -33,3 +33,22 @@ def digit_corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("digit_corpus")
     build_digit_corpus(root, per_digit=3, engines=("espeak",), splits=(1, 1, 1), seed=0, progress=False)
     return root
+
+
+TINY_CLASSIFIER = ["model.classifier.channels=[8,16]", "model.classifier.embedding_dim=16",
+                   "model.train_ds.batch_size=10", "model.validation_ds.batch_size=10"]
+
+
+@pytest.fixture(scope="session")
+def classifier_nemo(digit_corpus, tmp_path_factory):
+    """An untrained tiny ``NoisyClassifierModel`` ``.nemo`` on ``digit_corpus`` (a generator backbone/guide)."""
+    from nemo_distill.models import NoisyClassifierModel
+    from nemo_distill.utils.config import compose_config
+
+    cfg = compose_config("noisy_classifier", [f"train_dataset={digit_corpus}/train_manifest.json",
+                                              f"validation_datasets={digit_corpus}/val_manifest.json",
+                                              *TINY_CLASSIFIER])
+    torch.manual_seed(0)
+    path = str(tmp_path_factory.mktemp("classifier") / "classifier.nemo")
+    NoisyClassifierModel(cfg.model).save_to(path)
+    return path

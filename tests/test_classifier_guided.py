@@ -6,24 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-TINY_CLASSIFIER = ["model.classifier.channels=[8,16]", "model.classifier.embedding_dim=16",
-                   "model.train_ds.batch_size=10", "model.validation_ds.batch_size=10"]
 TINY_SCORE = ["model.score_net.width=8", "model.score_net.embedding_dim=16", "model.score_net.num_blocks=1",
               "model.train_ds.batch_size=10", "model.validation_ds.batch_size=10"]
-
-
-@pytest.fixture(scope="module")
-def classifier_nemo(digit_corpus, tmp_path_factory):
-    from nemo_distill.models import NoisyClassifierModel
-    from nemo_distill.utils.config import compose_config
-
-    cfg = compose_config("noisy_classifier", [f"train_dataset={digit_corpus}/train_manifest.json",
-                                              f"validation_datasets={digit_corpus}/val_manifest.json",
-                                              *TINY_CLASSIFIER])
-    torch.manual_seed(0)
-    path = str(tmp_path_factory.mktemp("classifier") / "classifier.nemo")
-    NoisyClassifierModel(cfg.model).save_to(path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +183,8 @@ def test_score_network_reading_the_logsumexp_gradient(make_cfg):
     model = ClassifierGuidedGenerator(make_cfg("model.score_net.use_logsumexp_grad=true").model)
     torch.nn.init.normal_(model.score_net.output.weight, std=0.1)  # zero-initialised, it passes no gradient back
     audio, lens, _, _ = next(iter(model._train_dl))
-    taps, lse_grad, class_grad = model._backbone_pass(torch.randn(2, 64, 100), torch.tensor([0.0, 3.0]))
+    taps, lse_grad, class_grad = model.classifier_pass(torch.randn(2, 64, 100), torch.tensor([0.0, 3.0]),
+                                                      logsumexp_grad=True)
     assert lse_grad.shape == (2, 64, 100) and lse_grad.abs().sum() > 0 and class_grad is None
     loss = model.dsm_loss(model.mel(audio, lens)[:2])
     loss.backward()  # the input layer reading the gradient channel is trained

@@ -34,6 +34,9 @@ def test_taps_have_the_documented_shapes():
         assert logits.shape == (2, 10)
         assert [tuple(tap.shape) for tap in taps] == [(2, *shape) for shape in net.tap_shapes(frames)]
     assert net.tap_shapes(37) == [(8, 64, 37), (16, 32, 19), (24, 16, 10)]
+    strided = NoisyMelClassifier(n_mels=64, num_classes=10, channels=(8, 16), embedding_dim=16, stem_stride=2)
+    _, taps = strided.forward_with_taps(torch.randn(2, 64, 37), torch.zeros(2))
+    assert [tuple(tap.shape[1:]) for tap in taps] == strided.tap_shapes(37) == [(8, 32, 19), (16, 16, 10)]
 
 
 def test_noise_level_changes_the_logits():

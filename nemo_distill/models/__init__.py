@@ -5,5 +5,7 @@ from nemo_distill.models.classifier_guided_generator import ClassifierGuidedGene
 from nemo_distill.models.diffusion_spectrogram_generator import DiffusionSpectrogramGenerator
 from nemo_distill.models.noisy_classifier import NoisyClassifierModel
 from nemo_distill.models.toy_diffusion import ToyDiffusionModel
+from nemo_distill.models.two_model_guided_generator import TwoModelGuidedGenerator
 
-__all__ = ["ClassifierGuidedGenerator", "DiffusionSpectrogramGenerator", "NoisyClassifierModel", "ToyDiffusionModel"]
+__all__ = ["ClassifierGuidedGenerator", "DiffusionSpectrogramGenerator", "NoisyClassifierModel", "ToyDiffusionModel",
+           "TwoModelGuidedGenerator"]

@@ -3,8 +3,10 @@
 ``NoisyMelClassifier((z_t [B, n_mels, T], log_snr [B]) -> logits [B, num_classes])``: a small 2-D ResNet over the
 (mel, time) plane, every residual block told the noise level through a log-SNR embedding (FiLM-style shift), so it
 classifies noised inputs ``z_t`` at any level (trained with cross-entropy on ``z_t`` across all levels). Its
-``taps`` are the outputs of each stage: ``[B, channels[i], F_i, T_i]`` with ``F_0 = n_mels``, ``T_0 = T`` and every
-later stage halving both (rounded up).
+``taps`` are the outputs of each stage: ``[B, channels[i], F_i, T_i]`` with ``F_0 = ceil(n_mels / stem_stride)``,
+``T_0 = ceil(T / stem_stride)`` and every later stage halving both (rounded up). A stem stride of 2 runs every stage
+at half resolution or less: four times fewer multiply-accumulates than a full-resolution first stage (the convolutions
+are all the cost on a CPU).
 """
 
 from typing import List, Sequence, Tuple
@@ -52,12 +54,15 @@ class NoisyMelClassifier(NeuralModule):
     noised versions), not raw log-mels."""
 
     def __init__(self, n_mels: int = 64, num_classes: int = 10, channels: Sequence[int] = (32, 64, 128),
-                 blocks_per_stage: int = 2, embedding_dim: int = 128):
+                 blocks_per_stage: int = 2, embedding_dim: int = 128, stem_stride: int = 1):
         super().__init__()
         self.n_mels, self.num_classes = int(n_mels), int(num_classes)
         self.channels = tuple(int(c) for c in channels)
+        if stem_stride not in (1, 2):
+            raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride}")
+        self.stem_stride = int(stem_stride)
         self.embed_log_snr = LogSnrEmbedding(embedding_dim)
-        self.stem = nn.Conv2d(1, self.channels[0], 3, padding=1)
+        self.stem = nn.Conv2d(1, self.channels[0], 3, stride=self.stem_stride, padding=1)
         self.stages = nn.ModuleList()
         previous = self.channels[0]
         for i, width in enumerate(self.channels):
@@ -79,7 +84,7 @@ class NoisyMelClassifier(NeuralModule):
 
     def tap_shapes(self, frames: int) -> List[Tuple[int, int, int]]:
         """``(channels, F_i, T_i)`` of each tap for inputs of ``frames`` frames."""
-        shapes, height, width = [], self.n_mels, frames
+        shapes, height, width = [], -(-self.n_mels // self.stem_stride), -(-frames // self.stem_stride)
         for i, channels in enumerate(self.channels):
             if i > 0:
                 height, width = (height + 1) // 2, (width + 1) // 2

@@ -1,11 +1,19 @@
 """The light score subnetwork of the classifier-guided generator: predicts the noise from a frozen classifier's taps.
 
-``TapScoreNet(z_t [B, n_mels, T], log_snr [B], taps, grad_logsumexp=None) -> eps [B, n_mels, T]``. Each tap
-``[B, C_i, F_i, T_i]`` (the backbone's stage outputs, see
-:class:`~nemo_distill.modules.noisy_classifier.NoisyMelClassifier`) goes through a 1x1 convolution to ``width``
-channels and is upsampled (nearest) to ``[n_mels, T]``; their sum, plus a 3x3 convolution of ``z_t`` (and,
-optionally, of ``grad_z logsumexp(logits)``, the gradient of the classifier's implied ``log p(z_t)``), is refined by
-a few noise-conditioned residual blocks and projected to one channel. The output layer starts at zero.
+``TapScoreNet(z_t [B, n_mels, T], log_snr [B], taps, grad_logsumexp=None) -> eps [B, n_mels, T]``. It works at the
+resolution of the backbone's first tap (``stride``: the backbone's stem stride, 1 or 2):
+
+1. ``z_t`` (and, optionally, ``grad_z logsumexp(logits)``, the gradient of the classifier's implied ``log p(z_t)``)
+   through a 3x3 convolution to ``width`` channels at full resolution (``h_full``), then a ``stride`` convolution
+   down to the working resolution;
+2. each tap ``[B, C_i, F_i, T_i]`` (the backbone's stage outputs, see
+   :class:`~nemo_distill.modules.noisy_classifier.NoisyMelClassifier`) through a 1x1 convolution to ``width``
+   channels, upsampled (nearest) to the working resolution and added;
+3. ``num_blocks`` noise-conditioned residual blocks;
+4. upsampled (nearest) to ``[n_mels, T]``, ``h_full`` added, and a 3x3 convolution to one channel, which starts at
+   zero.
+
+All the heavy feature extraction is the frozen backbone's, which the sampler runs anyway for the guidance gradient.
 """
 
 from typing import List, Optional, Sequence
@@ -14,6 +22,7 @@ import torch
 from torch import nn
 
 from nemo.core.classes import NeuralModule
+from nemo.core.neural_types import MelSpectrogramType, NeuralType, PredictionsType, VoidType
 from nemo_distill.modules.embeddings import LogSnrEmbedding
 from nemo_distill.modules.noisy_classifier import NoiseConditionedResBlock, _group_norm
 
@@ -22,19 +31,30 @@ __all__ = ["TapScoreNet"]
 
 class TapScoreNet(NeuralModule):
     def __init__(self, n_mels: int, tap_channels: Sequence[int], width: int = 32, embedding_dim: int = 64,
-                 num_blocks: int = 2, use_logsumexp_grad: bool = False):
+                 num_blocks: int = 2, use_logsumexp_grad: bool = False, stride: int = 1):
         super().__init__()
         self.n_mels = int(n_mels)
         self.tap_channels = tuple(int(c) for c in tap_channels)
         self.use_logsumexp_grad = bool(use_logsumexp_grad)
-        self.lateral = nn.ModuleList(nn.Conv2d(c, width, 1) for c in self.tap_channels)
         self.input = nn.Conv2d(2 if self.use_logsumexp_grad else 1, width, 3, padding=1)
+        self.down = nn.Conv2d(width, width, 3, stride=stride, padding=1) if stride > 1 else nn.Identity()
+        self.lateral = nn.ModuleList(nn.Conv2d(c, width, 1) for c in self.tap_channels)
         self.embed_log_snr = LogSnrEmbedding(embedding_dim)
         self.blocks = nn.ModuleList(NoiseConditionedResBlock(width, width, embedding_dim) for _ in range(num_blocks))
         self.output_norm = _group_norm(width)
         self.output = nn.Conv2d(width, 1, 3, padding=1)
         nn.init.zeros_(self.output.weight)
         nn.init.zeros_(self.output.bias)
+
+    @property
+    def input_types(self):
+        return {"z_t": NeuralType(("B", "D", "T"), MelSpectrogramType()), "log_snr": NeuralType(("B",), VoidType()),
+                "taps": [NeuralType(("B", "C", "H", "W"), VoidType())],
+                "grad_logsumexp": NeuralType(("B", "D", "T"), VoidType(), optional=True)}
+
+    @property
+    def output_types(self):
+        return {"eps": NeuralType(("B", "D", "T"), PredictionsType())}
 
     def forward(self, z_t: torch.Tensor, log_snr: torch.Tensor, taps: List[torch.Tensor],
                 grad_logsumexp: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -45,11 +65,12 @@ class TapScoreNet(NeuralModule):
             if grad_logsumexp is None:
                 raise ValueError("this TapScoreNet reads grad_z logsumexp(logits): pass grad_logsumexp")
             inputs.append(grad_logsumexp[:, None])
-        h = self.input(torch.cat(inputs, dim=1))
-        size = z_t.shape[-2:]
+        h_full = self.input(torch.cat(inputs, dim=1))
+        h = self.down(h_full)
         for tap, lateral in zip(taps, self.lateral):
-            h = h + nn.functional.interpolate(lateral(tap), size=size, mode="nearest")
+            h = h + nn.functional.interpolate(lateral(tap), size=h.shape[-2:], mode="nearest")
         embedding = self.embed_log_snr(log_snr)
         for block in self.blocks:
             h = block(h, embedding)
+        h = nn.functional.interpolate(h, size=h_full.shape[-2:], mode="nearest") + h_full
         return self.output(nn.functional.silu(self.output_norm(h)))[:, 0]

@@ -1,0 +1,39 @@
+"""TwoModelGuidedGenerator: the usual classifier guidance, a separate score network plus a separate classifier.
+
+The baseline the single-backbone :class:`~nemo_distill.models.classifier_guided_generator.ClassifierGuidedGenerator`
+is measured against (``scripts/benchmark_guided.py``): a noise-conditioned U-Net
+(:class:`~nemo_distill.modules.unet_score_net.UNetScoreNet`) trained from scratch by denoising score matching,
+guided at sampling time by a frozen noise-conditioned classifier (the same kind of ``NoisyClassifierModel`` ``.nemo``,
+config ``classifier_path``). Every guided step runs the U-Net forward and the classifier forward and backward.
+"""
+
+import torch
+from omegaconf import DictConfig, open_dict
+
+from nemo_distill.diffusion import classifier_guidance
+from nemo_distill.models.guided_mel_diffusion import GuidedMelDiffusion
+
+__all__ = ["TwoModelGuidedGenerator"]
+
+
+class TwoModelGuidedGenerator(GuidedMelDiffusion):
+    """Config as :class:`GuidedMelDiffusion` with ``classifier_path`` (copied into ``classifier``) and ``score_net``
+    a ``UNetScoreNet`` (``n_mels`` is taken from the classifier)."""
+
+    classifier_key = "classifier"
+
+    def _score_net_config(self, score_cfg: DictConfig) -> DictConfig:
+        with open_dict(score_cfg):
+            score_cfg.n_mels = int(self.classifier.n_mels)
+        return score_cfg
+
+    def predict_eps(self, z_t: torch.Tensor, log_snr: torch.Tensor) -> torch.Tensor:
+        return self.score_net(z_t, log_snr)
+
+    def guided_eps(self, z_t: torch.Tensor, log_snr: torch.Tensor, labels: torch.Tensor,
+                   guidance_scale: float) -> torch.Tensor:
+        """The U-Net's noise prediction plus the classifier's gradient (its forward and backward)."""
+        with torch.no_grad():
+            eps = self.score_net(z_t, log_snr)
+        _, _, class_grad = self.classifier_pass(z_t, log_snr, labels)
+        return classifier_guidance(eps, log_snr, class_grad, guidance_scale)
