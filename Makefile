@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 THREADS ?= 1
 DEMO_THREADS ?= 2
 
-.PHONY: demo toy-demo test install clean
+.PHONY: demo guided-demo toy-demo test install clean
 
 install: $(INSTALLED)
 
@@ -23,6 +23,11 @@ $(INSTALLED): setup.py requirements.txt requirements-test.txt requirements-corpu
 # A diffusion voice and its distilled students on CPU in ~75 min: Piper corpus -> FastPitch -> diffusion decoder -> wavs, benchmark, 256 -> 4 step distillation, report.md.
 demo: $(INSTALLED)
 	$(PY) scripts/demo_tts.py --out-dir outputs/demo --threads $(DEMO_THREADS)
+
+# Spoken digits: a frozen noise-conditioned classifier as a generator's backbone vs a U-Net + classifier, on CPU in
+# ~75 min: corpus -> classifier, judge -> both generators (same minutes) -> benchmark table + plot, report.md.
+guided-demo: $(INSTALLED)
+	$(PY) scripts/demo_guided.py --out-dir outputs/guided_demo --threads $(DEMO_THREADS)
 
 # Toy progressive distillation: train a 2-D teacher, distil 256 -> 1 steps, table + plot in outputs/ (~4 min).
 toy-demo: $(INSTALLED)

@@ -27,11 +27,9 @@ its last checkpoint; ``--force`` retrains.
 import argparse
 import json
 import os
-import shlex
 import shutil
-import subprocess
-import sys
-import time
+
+from nemo_distill.utils.stages import StageRunner, max_time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -64,36 +62,14 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def _minutes(minutes: float) -> str:
-    seconds = int(round(minutes * 60))
-    return f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
 class Demo:
     def __init__(self, args):
         self.args = args
         self.out = os.path.abspath(args.out_dir)
         self.corpus = os.path.join(self.out, "corpus")
         self.sup = os.path.join(self.corpus, "sup_data")
-        self.timings = {}
-        os.makedirs(self.out, exist_ok=True)
-
-    def run(self, stage: str, script: str, *arguments: str) -> None:
-        command = [sys.executable, os.path.join(REPO, "scripts", script), *arguments]
-        print(f"\n=== {stage}: {' '.join(shlex.quote(c) for c in command)}", flush=True)
-        env = dict(os.environ, OMP_NUM_THREADS=str(self.args.threads), PYTHONPATH=REPO)
-        start = time.perf_counter()
-        with open(os.path.join(self.out, f"{stage}.log"), "a") as log:
-            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=REPO)
-            # raw chunks, not lines: progress bars redraw with "\r" and would otherwise show only at the next "\n"
-            for chunk in iter(lambda: os.read(process.stdout.fileno(), 4096), b""):
-                sys.stdout.buffer.write(chunk)
-                sys.stdout.flush()
-                log.write(chunk.decode(errors="replace"))
-            if process.wait() != 0:
-                raise SystemExit(f"stage '{stage}' failed (exit {process.returncode}); see {log.name}. "
-                                 "Rerun the same command to resume.")
-        self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
+        self.stages = StageRunner(REPO, self.out, args.threads)
+        self.run = self.stages.run
 
     def _trained(self, folder: str, name: str, config: str, script: str, minutes: float, *overrides: str) -> str:
         nemo = os.path.join(folder, f"{name}.nemo")
@@ -104,7 +80,7 @@ class Demo:
                  f"train_dataset={self.corpus}/train_manifest.json",
                  f"validation_datasets={self.corpus}/val_manifest.json",
                  f"+exp_manager.explicit_log_dir={folder}", "exp_manager.resume_if_exists=true",
-                 "exp_manager.resume_ignore_no_checkpoint=true", f"+trainer.max_time={_minutes(minutes)}", *overrides)
+                 "exp_manager.resume_ignore_no_checkpoint=true", f"+trainer.max_time={max_time(minutes)}", *overrides)
         return nemo
 
     def _fastpitch(self, folder: str, minutes: float) -> str:
@@ -190,7 +166,7 @@ class Demo:
             corpus = json.load(f)
         with open(os.path.join(bench, "table.md")) as f:
             table = f.read().strip()
-        minutes = {k: f"{v / 60:.1f}" for k, v in self.timings.items()}
+        minutes = self.stages.minutes()
         lines = [
             "# nemo_distill demo: a diffusion voice trained on CPU", "",
             f"Corpus: {corpus['engine']}, {sum(corpus['counts'].values())} utterances "

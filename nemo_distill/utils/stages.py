@@ -1,0 +1,52 @@
+"""Running a demo's stages: each one of the project's scripts as its own process, echoed and logged, timed.
+
+Used by ``scripts/demo_tts.py`` and ``scripts/demo_guided.py``. No NeMo import (the stages import it themselves).
+"""
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+from typing import Dict
+
+__all__ = ["StageRunner", "max_time"]
+
+
+def max_time(minutes: float) -> str:
+    """Lightning's ``trainer.max_time`` string ``DD:HH:MM:SS`` for ``minutes``."""
+    seconds = int(round(minutes * 60))
+    return f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class StageRunner:
+    """``run(stage, script, *arguments)`` runs ``scripts/<script>`` of ``repo`` with ``threads`` intra-op threads,
+    streams its output (progress bars included) to the console and to ``<out>/<stage>.log``, adds its wall time to
+    ``timings[stage]`` and exits with a message naming the log if it fails."""
+
+    def __init__(self, repo: str, out: str, threads: int):
+        self.repo, self.out, self.threads = repo, out, int(threads)
+        self.timings: Dict[str, float] = {}
+        os.makedirs(out, exist_ok=True)
+
+    def run(self, stage: str, script: str, *arguments: str) -> None:
+        command = [sys.executable, os.path.join(self.repo, "scripts", script), *arguments]
+        print(f"\n=== {stage}: {' '.join(shlex.quote(c) for c in command)}", flush=True)
+        env = dict(os.environ, OMP_NUM_THREADS=str(self.threads), PYTHONPATH=self.repo)
+        start = time.perf_counter()
+        with open(os.path.join(self.out, f"{stage}.log"), "a") as log:
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                                       cwd=self.repo)
+            # raw chunks, not lines: progress bars redraw with "\r" and would otherwise show only at the next "\n"
+            for chunk in iter(lambda: os.read(process.stdout.fileno(), 4096), b""):
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.flush()
+                log.write(chunk.decode(errors="replace"))
+            if process.wait() != 0:
+                raise SystemExit(f"stage '{stage}' failed (exit {process.returncode}); see {log.name}. "
+                                 "Rerun the same command to resume.")
+        self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
+
+    def minutes(self) -> Dict[str, str]:
+        """Wall minutes per stage, formatted."""
+        return {k: f"{v / 60:.1f}" for k, v in self.timings.items()}

@@ -1,0 +1,20 @@
+"""The demos' stage runner: output logged, time recorded, a failing stage stops with the log's name."""
+
+import pytest
+
+from nemo_distill.utils.stages import StageRunner, max_time
+
+
+def test_stage_runner_logs_times_and_stops_on_failure(tmp_path):
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "ok.py").write_text("import os, sys; print('threads', os.environ['OMP_NUM_THREADS'], sys.argv[1:])\n")
+    (scripts / "fail.py").write_text("import sys; print('bad input'); sys.exit(3)\n")
+    runner = StageRunner(str(tmp_path), str(tmp_path / "out"), threads=2)
+    runner.run("first", "ok.py", "a", "b c")
+    assert "threads 2 ['a', 'b c']" in (tmp_path / "out" / "first.log").read_text()
+    assert set(runner.timings) == {"first"} and runner.timings["first"] > 0
+    with pytest.raises(SystemExit, match=r"stage 'second' failed \(exit 3\); see .*second.log"):
+        runner.run("second", "fail.py")
+    assert "bad input" in (tmp_path / "out" / "second.log").read_text()
+    assert max_time(12.5) == "00:00:12:30" and max_time(90) == "00:01:30:00"
