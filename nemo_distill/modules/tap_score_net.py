@@ -4,16 +4,17 @@
 resolution of the backbone's first tap (``stride``: the backbone's stem stride, 1 or 2):
 
 1. ``z_t`` (and, optionally, ``grad_z logsumexp(logits)``, the gradient of the classifier's implied ``log p(z_t)``)
-   through a 3x3 convolution to ``width`` channels at full resolution (``h_full``), then a ``stride`` convolution
-   down to the working resolution;
-2. each tap ``[B, C_i, F_i, T_i]`` (the backbone's stage outputs, see
-   :class:`~nemo_distill.modules.noisy_classifier.NoisyMelClassifier`) through a 1x1 convolution to ``width``
-   channels, upsampled (nearest) to the working resolution and added;
-3. ``num_blocks`` noise-conditioned residual blocks;
-4. upsampled (nearest) to ``[n_mels, T]``, ``h_full`` added, and a 3x3 convolution to one channel, which starts at
+   through a 3x3 convolution to ``width`` channels at full resolution (``h_full``);
+2. a top-down pathway over the taps ``[B, C_i, F_i, T_i]`` (the backbone's stage outputs, see
+   :class:`~nemo_distill.modules.noisy_classifier.NoisyMelClassifier`), deepest first, as a U-Net decoder or a
+   feature pyramid: at each level the tap through a 1x1 convolution to ``width`` channels plus the coarser level's
+   result upsampled (nearest), then ``num_blocks`` noise-conditioned residual blocks; at the first tap's level
+   ``h_full`` brought down by a ``stride`` convolution is added too;
+3. upsampled (nearest) to ``[n_mels, T]``, ``h_full`` added, and a 3x3 convolution to one channel, which starts at
    zero.
 
-All the heavy feature extraction is the frozen backbone's, which the sampler runs anyway for the guidance gradient.
+The blocks at the coarse levels cost little (an eighth of the resolution is 1/64 of the pixels); all the heavy
+feature extraction is the frozen backbone's, which the sampler runs anyway for the guidance gradient.
 """
 
 from typing import List, Optional, Sequence
@@ -40,7 +41,9 @@ class TapScoreNet(NeuralModule):
         self.down = nn.Conv2d(width, width, 3, stride=stride, padding=1) if stride > 1 else nn.Identity()
         self.lateral = nn.ModuleList(nn.Conv2d(c, width, 1) for c in self.tap_channels)
         self.embed_log_snr = LogSnrEmbedding(embedding_dim)
-        self.blocks = nn.ModuleList(NoiseConditionedResBlock(width, width, embedding_dim) for _ in range(num_blocks))
+        self.blocks = nn.ModuleList(  # blocks[i]: the residual blocks at tap i's level
+            nn.ModuleList(NoiseConditionedResBlock(width, width, embedding_dim) for _ in range(num_blocks))
+            for _ in self.tap_channels)
         self.output_norm = _group_norm(width)
         self.output = nn.Conv2d(width, 1, 3, padding=1)
         nn.init.zeros_(self.output.weight)
@@ -66,11 +69,16 @@ class TapScoreNet(NeuralModule):
                 raise ValueError("this TapScoreNet reads grad_z logsumexp(logits): pass grad_logsumexp")
             inputs.append(grad_logsumexp[:, None])
         h_full = self.input(torch.cat(inputs, dim=1))
-        h = self.down(h_full)
-        for tap, lateral in zip(taps, self.lateral):
-            h = h + nn.functional.interpolate(lateral(tap), size=h.shape[-2:], mode="nearest")
         embedding = self.embed_log_snr(log_snr)
-        for block in self.blocks:
-            h = block(h, embedding)
+        h = None
+        for level in reversed(range(len(taps))):
+            lateral = self.lateral[level](taps[level])
+            h = lateral if h is None else lateral + nn.functional.interpolate(h, size=lateral.shape[-2:],
+                                                                              mode="nearest")
+            if level == 0:
+                down = self.down(h_full)
+                h = h + nn.functional.interpolate(down, size=h.shape[-2:], mode="nearest")
+            for block in self.blocks[level]:
+                h = block(h, embedding)
         h = nn.functional.interpolate(h, size=h_full.shape[-2:], mode="nearest") + h_full
         return self.output(nn.functional.silu(self.output_norm(h)))[:, 0]
