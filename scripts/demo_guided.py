@@ -22,7 +22,7 @@ import json
 import os
 
 from nemo_distill.utils.files import write_text_atomic
-from nemo_distill.utils.stages import StageRunner, max_time
+from nemo_distill.utils.stages import StageRunner
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -58,17 +58,10 @@ class GuidedDemo:
     def _trained(self, stage: str, name: str, script: str, minutes: float, epochs: int, overrides=(),
                  config: str = None) -> str:
         """``<out>/<stage>/<name>.nemo``, trained (or resumed) unless it exists."""
-        folder = os.path.join(self.out, stage)
-        nemo = os.path.join(folder, f"{name}.nemo")
-        if os.path.exists(nemo) and not self.args.force:
-            print(f"\n=== {stage}: {nemo} exists, not retrained (--force retrains)")
-            return nemo
-        self.stages.run(stage, script, *(["--config-name", config] if config else []), f"train_dataset={self.corpus}/train_manifest.json",
-                        f"validation_datasets={self.corpus}/val_manifest.json", f"+exp_manager.explicit_log_dir={folder}",
-                        "exp_manager.resume_if_exists=true", "exp_manager.resume_ignore_no_checkpoint=true",
-                        f"trainer.max_epochs={epochs}", f"+trainer.max_time={max_time(minutes)}",
-                        "+trainer.enable_progress_bar=false", f"name={name}", *overrides)
-        return nemo
+        return self.stages.trained(os.path.join(self.out, stage), name, script, minutes, [
+            *(["--config-name", config] if config else []), f"train_dataset={self.corpus}/train_manifest.json",
+            f"validation_datasets={self.corpus}/val_manifest.json", f"trainer.max_epochs={epochs}",
+            "+trainer.enable_progress_bar=false", f"name={name}", *overrides], force=self.args.force)
 
     def main(self) -> None:
         a = self.args

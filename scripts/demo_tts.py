@@ -29,7 +29,7 @@ import json
 import os
 import shutil
 
-from nemo_distill.utils.stages import StageRunner, max_time
+from nemo_distill.utils.stages import StageRunner
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -72,16 +72,9 @@ class Demo:
         self.run = self.stages.run
 
     def _trained(self, folder: str, name: str, config: str, script: str, minutes: float, *overrides: str) -> str:
-        nemo = os.path.join(folder, f"{name}.nemo")
-        if os.path.exists(nemo) and not self.args.force:
-            print(f"\n=== {os.path.basename(folder)}: {nemo} exists, not retrained (--force retrains)")
-            return nemo
-        self.run(os.path.basename(folder), script, "--config-name", config,
-                 f"train_dataset={self.corpus}/train_manifest.json",
-                 f"validation_datasets={self.corpus}/val_manifest.json",
-                 f"+exp_manager.explicit_log_dir={folder}", "exp_manager.resume_if_exists=true",
-                 "exp_manager.resume_ignore_no_checkpoint=true", f"+trainer.max_time={max_time(minutes)}", *overrides)
-        return nemo
+        return self.stages.trained(folder, name, script, minutes, [
+            "--config-name", config, f"train_dataset={self.corpus}/train_manifest.json",
+            f"validation_datasets={self.corpus}/val_manifest.json", *overrides], force=self.args.force)
 
     def _fastpitch(self, folder: str, minutes: float) -> str:
         """NeMo's plain FastPitch from the teacher's preset, trained (or resumed) in ``folder`` up to ``minutes``."""

@@ -18,3 +18,23 @@ def test_stage_runner_logs_times_and_stops_on_failure(tmp_path):
         runner.run("second", "fail.py")
     assert "bad input" in (tmp_path / "out" / "second.log").read_text()
     assert max_time(12.5) == "00:00:12:30" and max_time(90) == "00:01:30:00"
+
+
+def test_trained_keeps_an_existing_model_and_passes_the_resume_overrides(tmp_path):
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "train.py").write_text(
+        "import sys, pathlib\n"
+        "folder = [a.split('=', 1)[1] for a in sys.argv if a.startswith('+exp_manager.explicit_log_dir=')][0]\n"
+        "pathlib.Path(folder).mkdir(parents=True, exist_ok=True)\n"
+        "(pathlib.Path(folder) / 'M.nemo').write_text(' '.join(sys.argv[1:]))\n")
+    runner = StageRunner(str(tmp_path), str(tmp_path / "out"), threads=1)
+    folder = str(tmp_path / "out" / "model")
+    nemo = runner.trained(folder, "M", "train.py", 1.5, ["--config-name", "c", "x=1"])
+    args = open(nemo).read().split()
+    assert args[:3] == ["--config-name", "c", "x=1"] and "+trainer.max_time=00:00:01:30" in args
+    assert "exp_manager.resume_if_exists=true" in args
+    open(nemo, "w").write("kept")
+    assert runner.trained(folder, "M", "train.py", 1.5, []) == nemo and open(nemo).read() == "kept"
+    runner.trained(folder, "M", "train.py", 1.5, ["y=2"], force=True)
+    assert "y=2" in open(nemo).read()

@@ -8,7 +8,7 @@ import shlex
 import subprocess
 import sys
 import time
-from typing import Dict
+from typing import Dict, Sequence
 
 __all__ = ["StageRunner", "max_time"]
 
@@ -46,6 +46,20 @@ class StageRunner:
                 raise SystemExit(f"stage '{stage}' failed (exit {process.returncode}); see {log.name}. "
                                  "Rerun the same command to resume.")
         self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
+
+    def trained(self, folder: str, name: str, script: str, minutes: float, arguments: Sequence[str],
+                force: bool = False) -> str:
+        """``<folder>/<name>.nemo`` made by the training script ``script`` with ``arguments`` (Hydra overrides,
+        ``--config-name`` first if any), logging to ``folder``, resuming its last checkpoint there and stopping after
+        ``minutes``; a ``.nemo`` already there is kept (``force`` retrains). The stage is named after ``folder``."""
+        nemo = os.path.join(folder, f"{name}.nemo")
+        if os.path.exists(nemo) and not force:
+            print(f"\n=== {os.path.basename(folder)}: {nemo} exists, not retrained (--force retrains)")
+            return nemo
+        self.run(os.path.basename(folder), script, *arguments, f"+exp_manager.explicit_log_dir={folder}",
+                 "exp_manager.resume_if_exists=true", "exp_manager.resume_ignore_no_checkpoint=true",
+                 f"+trainer.max_time={max_time(minutes)}")
+        return nemo
 
     def minutes(self) -> Dict[str, str]:
         """Wall minutes per stage, formatted."""
