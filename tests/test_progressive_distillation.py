@@ -85,6 +85,16 @@ def test_plan_runs_all_rounds_and_students_carry_lineage(distilled, teacher_nemo
     assert mels.shape[:2] == (2, 80) and torch.isfinite(mels).all()
 
 
+def test_distilling_a_student_further_keeps_the_origin_teacher(distilled, teacher_nemo, corpus, tmp_path):
+    from nemo_distill.models import DiffusionSpectrogramGenerator
+    from nemo_distill.models.distillation_rounds import run_distillation
+
+    _, paths = distilled
+    further = run_distillation(_cfg(paths[-1], corpus[1], tmp_path, "plan.teacher_steps=2", "plan.student_steps=1"))
+    lineage = DiffusionSpectrogramGenerator.from_nemo(further[-1]).cfg.distillation
+    assert lineage.teacher_sha256 == _sha(paths[-1]) and lineage.origin_teacher_sha256 == _sha(teacher_nemo)
+
+
 def test_model_checkpoints_only_the_student_denoiser(distilled, teacher_nemo):
     from nemo_distill.models.progressive_distillation import ProgressiveDistillationModel
 

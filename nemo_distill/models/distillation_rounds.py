@@ -108,6 +108,8 @@ def run_distillation(cfg: DictConfig) -> List[str]:
                             seed=int(synthetic.seed), sampler="ddim", guidance_scale=guidance_scale,
                             batch_size=int(synthetic.batch_size))
     data_sha256 = SyntheticShardStore(synthetic_dir).manifest_sha256()
+    # a teacher that is itself a student passes its own origin on: every student names the model it came from
+    origin_sha256 = teacher.cfg.get("distillation", {}).get("origin_teacher_sha256") or teacher_sha256
     del teacher
     if cfg.get("generate_only", False):
         return []
@@ -118,7 +120,7 @@ def run_distillation(cfg: DictConfig) -> List[str]:
         if _finished_student(path, current_sha256):
             logging.info(f"{step.name}: {path} is finished, not retrained")
         else:
-            _train_round(cfg, step, current, current_sha256, teacher_sha256, synthetic_dir, data_sha256, path)
+            _train_round(cfg, step, current, current_sha256, origin_sha256, synthetic_dir, data_sha256, path)
         paths.append(path)
         current, current_sha256 = path, sha256_file(path)
     return paths
