@@ -18,6 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from nemo_distill.eval.distances import frechet_distance
 from nemo_distill.eval.peak_memory import PeakTensorMemory, module_bytes
+from nemo_distill.models.labelled_audio import mel_settings_mismatch
 
 __all__ = ["JudgeFeatures", "check_same_mels", "diversity", "format_tables", "generate_all", "parameter_counts",
            "plot_benchmark", "quality_row", "real_log_mels", "requested_labels", "step_cost"]
@@ -26,7 +27,7 @@ __all__ = ["JudgeFeatures", "check_same_mels", "diversity", "format_tables", "ge
 def parameter_counts(model: torch.nn.Module) -> Dict[str, int]:
     """``{"total": ..., "trainable": ...}`` parameters (the frozen classifier counts in total only)."""
     return {"total": sum(p.numel() for p in model.parameters()),
-            "trainable": sum(p.numel() for p in model.score_net.parameters())}
+            "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)}
 
 
 def step_cost(model, batch: int, guidance_scale: float, repeats: int = 5, log_snr: float = 0.0) -> Dict[str, float]:
@@ -50,32 +51,32 @@ def step_cost(model, batch: int, guidance_scale: float, repeats: int = 5, log_sn
             start = time.perf_counter()
             step(z_t, log_snrs)
             times.append(time.perf_counter() - start)
+    weights = module_bytes(model)
     return {"macs_per_sample": flops.get_total_flops() / 2 / batch,
-            "peak_mb": (memory.peak_bytes + module_bytes(model)) / 2**20,
-            "weights_mb": module_bytes(model) / 2**20,
+            "peak_mb": (memory.peak_bytes + weights) / 2**20,
+            "weights_mb": weights / 2**20,
             "ms_per_step": 1000 * statistics.median(times)}
 
 
 class JudgeFeatures:
     """Logits and embeddings of log-mels ``[B, n_mels, frames]`` under the judge (a ``NoisyClassifierModel``
-    whose classifier has ``embed``, e.g. ``MatchboxMelClassifier``), in its own normalisation."""
+    whose classifier has ``embed`` and ``head``, e.g. ``MatchboxMelClassifier``), in its own normalisation."""
 
     def __init__(self, judge, batch_size: int = 64):
-        if not hasattr(judge.classifier, "embed"):
-            raise TypeError(f"the judge's classifier {type(judge.classifier).__name__} has no embed(); use "
+        if not (hasattr(judge.classifier, "embed") and hasattr(judge.classifier, "head")):
+            raise TypeError(f"the judge's classifier {type(judge.classifier).__name__} has no embed()/head(); use "
                             "conf/digit_judge.yaml (MatchboxMelClassifier)")
         self.judge, self.batch_size = judge.eval(), int(batch_size)
 
     @torch.no_grad()
     def __call__(self, log_mels: torch.Tensor):
         """``(logits [B, classes], embeddings [B, D])``."""
-        mel = self.judge.mel
+        classifier = self.judge.classifier
         logits, embeddings = [], []
         for chunk in log_mels.split(self.batch_size):
-            x0 = (chunk.to(self.judge.device) - mel.mel_mean) / mel.mel_scale
-            embedding = self.judge.classifier.embed(x0)
+            embedding = classifier.embed(self.judge.mel.normalize(chunk.to(self.judge.device)))
             embeddings.append(embedding.cpu())
-            logits.append(self.judge.classifier(x0, torch.zeros(len(x0), device=x0.device)).cpu())
+            logits.append(classifier.head(embedding).cpu())
         return torch.cat(logits), torch.cat(embeddings)
 
 
@@ -199,12 +200,9 @@ def real_log_mels(judge, loader) -> tuple:
 def check_same_mels(judge, models: Sequence) -> None:
     """ValueError when a generator's log-mels are not the judge's kind (sample rate, mel bins, frames, preprocessor):
     its accuracy would mean nothing. Each normalises log-mels its own way, so ``mel_mean``/``mel_scale`` may differ."""
-    theirs = judge.mel_settings
     for model in models:
-        section = model.mel_section
-        ours = {"sample_rate": int(section.sample_rate), "n_mels": int(model.frozen_classifier.n_mels),
-                "frames": int(section.frames), "preprocessor": dict(section.preprocessor)}
-        differing = {key: (value, theirs[key]) for key, value in ours.items() if value != theirs[key]}
+        mismatch = mel_settings_mismatch(model.mel_settings, judge.mel_settings)
+        differing = {key: values for key, values in mismatch.items() if key not in ("mel_mean", "mel_scale")}
         if differing:
             raise ValueError(f"{type(model).__name__} and the judge compute different mels: " + "; ".join(
                 f"{key}: generator {a}, judge {b}" for key, (a, b) in differing.items()))

@@ -15,7 +15,7 @@ checkpoint, so the saved ``.nemo`` restores without the classifier file.
 """
 
 import copy
-from typing import List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from lightning.pytorch import Trainer
@@ -93,6 +93,12 @@ class GuidedMelDiffusion(ModelPT):
     def mel_section(self) -> DictConfig:
         """The classifier's mel settings and labels (the config section copied from its ``.nemo``)."""
         return self._cfg[self.classifier_key]
+
+    @property
+    def mel_settings(self) -> Dict:
+        """The mel settings it shares with its classifier, as ``NoisyClassifierModel.mel_settings``."""
+        section = self.mel_section
+        return {**{key: section[key] for key in MEL_KEYS}, "preprocessor": dict(section.preprocessor)}
 
     @property
     def labels(self) -> List[str]:

@@ -63,7 +63,11 @@ class LogMelSpace(nn.Module):
         mel, _ = self.preprocessor(input_signal=audio, length=audio_lens)
         if mel.shape[-1] < self.frames:
             mel = nn.functional.pad(mel, (0, self.frames - mel.shape[-1]), value=self.mel_mean)
-        return (mel[..., : self.frames] - self.mel_mean) / self.mel_scale
+        return self.normalize(mel[..., : self.frames])
+
+    def normalize(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """Log-mel ``[B, n_mels, T]`` -> ``x0``; the inverse of :meth:`log_mel`."""
+        return (log_mel - self.mel_mean) / self.mel_scale
 
     def log_mel(self, x0: torch.Tensor) -> torch.Tensor:
         return self.mel_mean + self.mel_scale * x0

@@ -6,8 +6,8 @@ NeMo's ``AudioToMelSpectrogramPreprocessor`` and NeMo's ``AudioToClassificationL
 normalised, ``x0 = (log_mel - mel_mean) / mel_scale`` ``[B, n_mels, frames]``: the space the generator diffuses
 in. Each training example is noised to a time drawn uniformly from ``[0, train_max_time]`` (default 1: every
 level), ``z_t = alpha x0 + sigma eps``, and the classifier learns ``p(label | z_t, log_snr)`` by cross-entropy;
-``train_max_time: 0`` trains a clean-clip classifier (the benchmark's independent judge, ``conf/digit_judge.yaml``). Validation reports the accuracy at each of
-``eval_times`` (``val_acc_t0.50`` ...) and their mean (``val_acc``).
+``train_max_time: 0`` trains a clean-clip classifier (the benchmark's independent judge, ``conf/digit_judge.yaml``).
+Validation reports the accuracy at each of ``eval_times`` (``val_acc_t0.50`` ...) and their mean (``val_acc``).
 """
 
 from typing import Dict, List, Optional, Sequence
@@ -29,15 +29,17 @@ class NoisyClassifierModel(ModelPT):
     """Config: ``labels``, ``sample_rate``, ``frames``, ``mel_mean``, ``mel_scale``, ``preprocessor`` (NeMo's
     ``AudioToMelSpectrogramPreprocessor``), ``classifier`` (``_target_`` of a module ``(z_t, log_snr) -> logits``,
     e.g. :class:`~nemo_distill.modules.noisy_classifier.NoisyMelClassifier`), ``schedule``, ``train_max_time``,
-    ``eval_times``, ``train_ds``/``validation_ds`` (``manifest_filepath``, ``batch_size``, ``shuffle``, ``num_workers``), ``optim``."""
+    ``eval_times``, ``train_ds``/``validation_ds`` (``manifest_filepath``, ``batch_size``, ``shuffle``,
+    ``num_workers``), ``optim``."""
 
     def __init__(self, cfg: DictConfig, trainer: Optional[Trainer] = None):
         super().__init__(cfg=cfg, trainer=trainer)  # sets up the data loaders (they read labels from the config)
         self.mel = LogMelSpace(self._cfg.preprocessor, self._cfg.frames, self._cfg.mel_mean, self._cfg.mel_scale)
         self.classifier = safe_instantiate(self._cfg.classifier)
         self.schedule = schedule_from_config(self._cfg.schedule)
-        if not 0.0 <= float(self._cfg.get("train_max_time", 1.0)) <= 1.0:
-            raise ValueError(f"train_max_time must lie in [0, 1], got {self._cfg.train_max_time}")
+        self.train_max_time = float(self._cfg.get("train_max_time", 1.0))
+        if not 0.0 <= self.train_max_time <= 1.0:
+            raise ValueError(f"train_max_time must lie in [0, 1], got {self.train_max_time}")
         if self.classifier.num_classes != len(self.labels):
             raise ValueError(f"classifier.num_classes ({self.classifier.num_classes}) must equal the number of labels "
                              f"({len(self.labels)})")
@@ -72,7 +74,7 @@ class NoisyClassifierModel(ModelPT):
     def training_step(self, batch, batch_idx):
         audio, audio_lens, labels, _ = batch
         x0 = self.audio_to_x0(audio, audio_lens)
-        t = torch.rand(x0.shape[0], device=x0.device) * float(self._cfg.get("train_max_time", 1.0))
+        t = torch.rand(x0.shape[0], device=x0.device) * self.train_max_time
         z_t, log_snr = self._noised(x0, t)
         logits = self(z_t, log_snr)
         loss = torch.nn.functional.cross_entropy(logits, labels)

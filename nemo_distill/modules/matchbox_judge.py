@@ -7,7 +7,7 @@ for the classifier interface of :class:`~nemo_distill.models.noisy_classifier.No
 the judge is trained on clean clips only (``train_max_time: 0``) and never sees noise. A different architecture
 (1-D separable convolutions over time, batch norm) from the 2-D ResNet backbone it judges, so it does not share its
 blind spots. :meth:`embed` gives the pooled encoder features ``[B, filters[-1]]``, the space the benchmark's
-Frechet distance and diversity are measured in.
+Frechet distance and diversity are measured in, and :meth:`head` their logits (``forward`` is the two in turn).
 """
 
 from typing import Sequence
@@ -54,5 +54,9 @@ class MatchboxMelClassifier(NeuralModule):
         encoded, _ = self.encoder(audio_signal=x0, length=lengths)
         return encoded.mean(dim=-1)
 
+    def head(self, embedding: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, num_classes]`` of pooled features ``[B, filters[-1]]`` (the decoder's linear layer)."""
+        return self.decoder.decoder_layers(embedding)
+
     def forward(self, z_t: torch.Tensor, log_snr: torch.Tensor) -> torch.Tensor:
-        return self.decoder.decoder_layers(self.embed(z_t))
+        return self.head(self.embed(z_t))
