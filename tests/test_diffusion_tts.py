@@ -206,7 +206,7 @@ def test_export_denoiser_step_matches_model(trained, tmp_path):
 
     model, _ = trained
     path = str(tmp_path / "step.onnx")
-    model.export_denoiser_step(path)
+    model.export(path, form="step")
     tokens, _ = model.parse_batch(TEXTS)
     cond, coarse, lengths = model.encode(tokens)
     mask = (torch.arange(coarse.shape[-1])[None] < lengths[:, None])[:, None].float()

@@ -59,11 +59,14 @@ def sample_ddim(
         log_snr_t, log_snr_s = log_snrs[i], log_snrs[i + 1]
         x0_pred, eps_pred = denoiser(z, _batched(log_snr_t, z))
         alpha_s, sigma_s = alpha_sigma(log_snr_s)
-        noise_std = eta * sigma_s * _posterior_fraction(log_snr_t, log_snr_s).clamp(min=0).sqrt()
-        noise_std = torch.minimum(noise_std, sigma_s)
-        z = alpha_s * x0_pred + (sigma_s**2 - noise_std**2).clamp(min=0).sqrt() * eps_pred
-        if eta > 0 and noise_std > 0:
-            z = z + noise_std * _randn_like(z, generator)
+        if eta > 0:
+            noise_std = eta * sigma_s * _posterior_fraction(log_snr_t, log_snr_s).clamp(min=0).sqrt()
+            noise_std = torch.minimum(noise_std, sigma_s)
+            z = alpha_s * x0_pred + (sigma_s**2 - noise_std**2).clamp(min=0).sqrt() * eps_pred
+            if noise_std > 0:
+                z = z + noise_std * _randn_like(z, generator)
+        else:  # deterministic: only ops ONNX has (an unrolled sampler is exported from this loop)
+            z = alpha_s * x0_pred + sigma_s * eps_pred
         if callback is not None:
             callback({"i": i, "z": z, "x0_pred": x0_pred, "log_snr": log_snr_t})
     return z
@@ -109,8 +112,9 @@ def sample_dpmpp_2m(denoiser: Denoiser, z, log_snrs, *, generator=None, callback
         else:
             r = h_prev / h
             x0_combined = (1.0 + 1.0 / (2.0 * r)) * x0_pred - (1.0 / (2.0 * r)) * x0_prev
-        # sigma_s / sigma_t * z - alpha_s * (exp(-h) - 1) * x0, with exp(-inf) = 0 at the clean end
-        z = (sigma_s / sigma_t) * z - alpha_s * torch.expm1(-h) * x0_combined
+        # sigma_s / sigma_t * z - alpha_s * (exp(-h) - 1) * x0, with exp(-inf) = 0 at the clean end; the step's
+        # scalar coefficient as a Python number, so an exported (unrolled) sampler holds it as a constant
+        z = (sigma_s / sigma_t) * z - alpha_s * float(torch.expm1(-h)) * x0_combined
         x0_prev, h_prev = x0_pred, h
         if callback is not None:
             callback({"i": i, "z": z, "x0_pred": x0_pred, "log_snr": log_snr_t})

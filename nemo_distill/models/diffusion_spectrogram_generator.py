@@ -17,6 +17,7 @@ The number of sampling steps, the sampler and the classifier-free guidance scale
 :meth:`generate_spectrogram`.
 """
 
+import warnings
 from typing import Optional
 
 import torch
@@ -367,11 +368,54 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
         _, coarse, _ = self.encode(tokens, speaker=speaker, pace=pace)
         return coarse
 
-    def export_denoiser_step(self, output: str, **kwargs):
-        """Export one denoiser call (inputs ``z_t``, ``log_snr``, ``cond``, ``prior``, ``mask``; dynamic batch and
-        length) to ONNX through NeMo's ``Exportable``, for runtimes that drive the sampling loop themselves."""
-        self.mel_denoiser.eval()
-        return self.mel_denoiser.export(output, check_trace=False, **kwargs)
+    EXPORT_FORMS = ("sampler", "frontend", "step")
+
+    def export(
+        self,
+        output: str,
+        form: str = "sampler",
+        steps: Optional[int] = None,
+        guidance_scale: float = 0.0,
+        allow_step_mismatch: bool = False,
+        **kwargs,
+    ):
+        """Export one graph of this voice to ONNX (or TorchScript, by ``output``'s extension) through NeMo's
+        ``Exportable`` (neural types give the names, batch and time axes are dynamic).
+
+        ``form``:
+
+        * ``sampler``: the whole ``steps``-step sampler unrolled into one graph (:class:`UnrolledSamplerGraph`):
+          ``cond``, ``coarse_mel``, ``mel_lens``, ``noise`` -> ``mel``. ``steps`` defaults to a distilled
+          student's own; another K needs ``allow_step_mismatch`` (see :func:`export_sampler_steps`).
+          ``guidance_scale`` > 0 unrolls classifier-free guidance (two denoiser calls per step).
+        * ``frontend``: the FastPitch front-end (:class:`FrontendGraph`): ``tokens`` -> ``cond``, ``coarse_mel``,
+          ``mel_lens``.
+        * ``step``: one denoiser call (``z_t``, ``log_snr``, ``cond``, ``prior``, ``mask`` -> ``prediction``), for
+          runtimes that drive the sampling loop themselves.
+
+        Other keyword arguments go to ``Exportable.export``. The model is left in eval mode with its parameters'
+        ``requires_grad`` as they were (``Exportable`` turns them off).
+        """
+        from nemo_distill.export.graphs import FrontendGraph, UnrolledSamplerGraph, export_sampler_steps
+
+        if form not in self.EXPORT_FORMS:
+            raise ValueError(f"unknown export form {form!r}; valid options: {list(self.EXPORT_FORMS)}")
+        if form == "sampler":
+            graph = UnrolledSamplerGraph(self, export_sampler_steps(self, steps, allow_step_mismatch), guidance_scale)
+        elif form == "frontend":
+            graph = FrontendGraph(self)
+        else:
+            graph = self.mel_denoiser
+        requires_grad = {name: p.requires_grad for name, p in self.named_parameters()}
+        self.eval()
+        try:
+            with warnings.catch_warnings():
+                if form == "sampler":  # the schedule's log-SNRs, the noise check, the mel floor: constants by design
+                    warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+                return graph.export(output, **kwargs)
+        finally:
+            for name, p in self.named_parameters():
+                p.requires_grad_(requires_grad[name])
 
     @classmethod
     def from_nemo(cls, path: str, map_location: str = "cpu") -> "DiffusionSpectrogramGenerator":

@@ -1,0 +1,93 @@
+"""Triton model configurations (``config.pbtxt``) for the exported graphs, written as protobuf text.
+
+The configs are built as plain dicts shaped like Triton's ``inference.ModelConfig`` message (``model_config.proto``)
+and printed by :func:`to_pbtxt`; the tests parse every file against the real schema (``tritonclient``'s
+``model_config_pb2``), so a field Triton does not know fails there, not on a server. No protobuf import here:
+exporting must not need the Triton client.
+
+A tensor is ``(name, data_type, dims)``; with ``max_batch_size > 0`` Triton prepends the batch axis itself, so
+``dims`` leave it out, ``-1`` marks a variable axis, and a per-example scalar (``mel_lens`` ``[B]``) is declared as
+``dims: [1]`` with ``reshape: { shape: [] }``.
+"""
+
+from typing import Dict, List, Sequence, Tuple
+
+__all__ = ["Enum", "TensorSpec", "ensemble_config", "onnx_model_config", "to_pbtxt"]
+
+TensorSpec = Tuple[str, str, Sequence[int]]  # (name, Triton data type such as "TYPE_FP32", dims without batch)
+
+
+class Enum(str):
+    """A protobuf enum value (printed unquoted)."""
+
+
+def _scalar(value) -> str:
+    if isinstance(value, Enum):
+        return str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def to_pbtxt(message: Dict, indent: int = 0) -> str:
+    """Print a dict as protobuf text: nested dicts are messages, lists of dicts repeated messages, lists of scalars
+    repeated scalars, and a dict under a key ending in ``_map`` a protobuf map (one ``{ key value }`` entry each)."""
+    pad = "  " * indent
+    lines: List[str] = []
+    for key, value in message.items():
+        if key.endswith("_map") and isinstance(value, dict):
+            for map_key, map_value in value.items():
+                lines.append(f"{pad}{key} {{ key: {_scalar(map_key)} value: {_scalar(map_value)} }}")
+        elif isinstance(value, dict):
+            lines.append(f"{pad}{key} {{\n{to_pbtxt(value, indent + 1)}{pad}}}")
+        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, dict) for v in value):
+            items = ",\n".join(f"{pad}  {{\n{to_pbtxt(v, indent + 2)}{pad}  }}" for v in value)
+            lines.append(f"{pad}{key} [\n{items}\n{pad}]")
+        elif isinstance(value, (list, tuple)):
+            lines.append(f"{pad}{key}: [ {', '.join(_scalar(v) for v in value)} ]")
+        else:
+            lines.append(f"{pad}{key}: {_scalar(value)}")
+    return "".join(line + "\n" for line in lines)
+
+
+def _tensor(spec: TensorSpec) -> Dict:
+    name, data_type, dims = spec
+    tensor = {"name": name, "data_type": Enum(data_type), "dims": list(dims) or [1]}
+    if not dims:  # a per-example scalar: Triton wants dims [1], the graph has no axis for it
+        tensor["reshape"] = {"shape": []}
+    return tensor
+
+
+def onnx_model_config(name: str, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec],
+                      max_batch_size: int) -> Dict:
+    """An ``onnxruntime_onnx`` model served from ``<name>/1/model.onnx``."""
+    return {
+        "name": name,
+        "platform": "onnxruntime_onnx",
+        "max_batch_size": int(max_batch_size),
+        "input": [_tensor(t) for t in inputs],
+        "output": [_tensor(t) for t in outputs],
+    }
+
+
+def ensemble_config(name: str, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec],
+                    steps: Sequence[Dict], max_batch_size: int) -> Dict:
+    """An ensemble: ``steps`` are ``{"model": name, "inputs": {model input: ensemble tensor}, "outputs": {model
+    output: ensemble tensor}}``, in the order data flows (the pipeline :mod:`scripts.infer_onnx` runs)."""
+    return {
+        "name": name,
+        "platform": "ensemble",
+        "max_batch_size": int(max_batch_size),
+        "input": [_tensor(t) for t in inputs],
+        "output": [_tensor(t) for t in outputs],
+        "ensemble_scheduling": {
+            "step": [
+                {"model_name": step["model"], "model_version": -1, "input_map": dict(step["inputs"]),
+                 "output_map": dict(step["outputs"])}
+                for step in steps
+            ]
+        },
+    }

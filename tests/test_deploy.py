@@ -1,0 +1,286 @@
+"""Deployment: the exported graphs, the Triton repository (configs checked against Triton's own schema), the
+torch-free client, parity with PyTorch, and the refusals."""
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+import wave
+
+import numpy as np
+import pytest
+import torch
+
+TEXTS = ["Hello world.", "a much longer sentence than the first one, with more words."]
+STEPS = 4
+
+
+def _load_client():
+    spec = importlib.util.spec_from_file_location("infer_onnx", "scripts/infer_onnx.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def voice(corpus, tmp_path_factory):
+    """A tiny untrained generator dressed as a 4-step distilled student, a tiny HiFi-GAN, and their ``.nemo``s."""
+    from omegaconf import open_dict
+
+    from nemo.collections.tts.models import HifiGanModel
+    from nemo_distill.models import DiffusionSpectrogramGenerator
+    from nemo_distill.utils.config import compose_config
+
+    root, manifest = corpus
+    data = [f"train_dataset={manifest}", f"validation_datasets={manifest}"]
+    cfg = compose_config("diffusion_tts_tiny", [*data, f"sup_data_path={root}/sup", "pitch_mean=150",
+                                                "pitch_std=40"]).model
+    with open_dict(cfg):
+        cfg.diffusion.default_steps = STEPS
+        cfg.distillation = {"stage": "progressive", "round": 6, "teacher_steps": 2 * STEPS, "steps": STEPS,
+                            "weighting": "snr_trunc", "origin_teacher_sha256": "ab" * 32}
+    torch.manual_seed(0)
+    generator = DiffusionSpectrogramGenerator(cfg)
+    last = [m for m in generator.fastpitch.duration_predictor.modules() if isinstance(m, torch.nn.Linear)][-1]
+    torch.nn.init.constant_(last.bias, math.log(4.0))  # ~4 frames per token, so utterances are not empty
+    torch.nn.init.zeros_(last.weight)
+    for p in generator.mel_denoiser.output[-1].parameters():  # the output layer starts at zero: make it count
+        torch.nn.init.normal_(p, std=0.05)
+    vocoder = HifiGanModel(compose_config("hifigan_tiny", data).model)
+    folder = tmp_path_factory.mktemp("voice")
+    paths = {"generator": str(folder / "student.nemo"), "vocoder": str(folder / "hifigan.nemo")}
+    generator.save_to(paths["generator"])
+    vocoder.save_to(paths["vocoder"])
+    return generator.eval(), vocoder.eval(), paths
+
+
+@pytest.fixture(scope="module")
+def repo(voice, tmp_path_factory):
+    """``scripts/export.py`` end to end on the two ``.nemo`` files."""
+    _, _, paths = voice
+    out = str(tmp_path_factory.mktemp("deploy") / "repo")
+    result = subprocess.run([sys.executable, "scripts/export.py", paths["generator"], out, "--vocoder",
+                             paths["vocoder"], "--include-step"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def client():
+    return _load_client()
+
+
+# ------------------------------------------------------------------------------------------------ the graphs
+def test_unrolled_sampler_and_frontend_match_pytorch(voice, tmp_path):
+    import onnxruntime as ort
+
+    generator, _, _ = voice
+    generator.export(str(tmp_path / "frontend.onnx"), form="frontend")
+    generator.export(str(tmp_path / "sampler.onnx"), form="sampler")  # K = the student's own 4
+    frontend = ort.InferenceSession(str(tmp_path / "frontend.onnx"))
+    sampler = ort.InferenceSession(str(tmp_path / "sampler.onnx"))
+    assert [i.name for i in sampler.get_inputs()] == ["cond", "coarse_mel", "mel_lens", "noise"]
+    for texts in (TEXTS, TEXTS[:1], TEXTS[::-1] + ["third one"]):  # batch and lengths unlike the trace example
+        tokens, _ = generator.parse_batch(texts)
+        noise = torch.randn(len(texts), 80, tokens.shape[1] * 75, generator=torch.Generator().manual_seed(1))
+        reference, lengths = generator.generate_spectrogram(tokens, noise=noise, return_lengths=True)
+        cond, coarse_mel, mel_lens = frontend.run(None, {"tokens": tokens.numpy()})
+        np.testing.assert_array_equal(mel_lens, lengths.numpy())
+        (mel,) = sampler.run(None, {"cond": cond, "coarse_mel": coarse_mel, "mel_lens": mel_lens,
+                                    "noise": noise.numpy()})
+        assert mel.shape == tuple(reference.shape)
+        assert np.abs(mel - reference.numpy()).max() < 1e-3
+    # the steps are really unrolled: a 2-step graph gives another mel
+    generator.export(str(tmp_path / "sampler2.onnx"), form="sampler", steps=2, allow_step_mismatch=True)
+    (mel2,) = ort.InferenceSession(str(tmp_path / "sampler2.onnx")).run(
+        None, {"cond": cond, "coarse_mel": coarse_mel, "mel_lens": mel_lens, "noise": noise.numpy()})
+    assert np.abs(mel2 - mel).max() > 1e-2
+    assert all(p.requires_grad for p in generator.mel_denoiser.parameters())  # export left them as they were
+
+
+def test_sampler_steps_rules(voice):
+    from omegaconf import open_dict
+
+    from nemo_distill.export.graphs import UnrolledSamplerGraph, export_sampler_steps
+
+    generator, _, _ = voice
+    assert export_sampler_steps(generator) == STEPS
+    with pytest.raises(ValueError, match="distilled for 4 steps.*allow_step_mismatch"):
+        export_sampler_steps(generator, 8)
+    assert export_sampler_steps(generator, 8, allow_step_mismatch=True) == 8
+    with pytest.raises(ValueError, match="integer >= 1"):
+        export_sampler_steps(generator, 0, allow_step_mismatch=True)
+    teacher = type(generator)(generator.cfg)  # same config without the lineage
+    with open_dict(teacher.cfg):
+        del teacher.cfg["distillation"]
+    with pytest.raises(ValueError, match="not fixed"):
+        export_sampler_steps(teacher)
+    assert export_sampler_steps(teacher, 16) == 16
+    with open_dict(teacher.cfg):
+        teacher.cfg.diffusion.sampler = "ddpm"
+    teacher.settings.sampler = "ddpm"
+    with pytest.raises(ValueError, match="draws new noise at every step"):
+        UnrolledSamplerGraph(teacher, 16)
+    with pytest.raises(ValueError, match="unknown export form"):
+        generator.export("x.onnx", form="everything")
+
+
+# ------------------------------------------------------------------------------------------ the repository
+def test_repository_layout_and_configs_parse_with_tritons_schema(repo, voice):
+    import onnxruntime as ort
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    from nemo_distill.utils.files import sha256_file
+
+    with open(os.path.join(repo, "deploy.json")) as f:
+        manifest = json.load(f)
+    configs = {}
+    for name in ("frontend", "sampler", "vocoder", "denoiser_step", "tts"):
+        with open(os.path.join(repo, name, "config.pbtxt")) as f:
+            configs[name] = text_format.Parse(f.read(), model_config_pb2.ModelConfig())  # fails on unknown fields
+        assert configs[name].name == name and os.path.isdir(os.path.join(repo, name, "1"))
+    for name, entry in manifest["models"].items():
+        path = os.path.join(repo, entry["file"])
+        assert entry["file"] == f"{name}/1/model.onnx" and sha256_file(path) == entry["sha256"]
+        config, session = configs[name], ort.InferenceSession(path)
+        assert config.platform == "onnxruntime_onnx" and config.max_batch_size == 8
+        for declared, actual in ((config.input, session.get_inputs()), (config.output, session.get_outputs())):
+            assert [t.name for t in declared] == [t.name for t in actual]
+            for tensor, onnx_tensor in zip(declared, actual):
+                rank = len(tensor.reshape.shape) if tensor.HasField("reshape") else len(tensor.dims)
+                assert rank + 1 == len(onnx_tensor.shape), tensor.name  # + Triton's batch axis
+                fixed = [d for d in tensor.dims if d > 0]
+                assert fixed == [d for d in onnx_tensor.shape[1:] if isinstance(d, int)] or tensor.HasField("reshape")
+                assert model_config_pb2.DataType.Name(tensor.data_type) == {
+                    "tensor(float)": "TYPE_FP32", "tensor(int64)": "TYPE_INT64"}[onnx_tensor.type]
+    ensemble = configs["tts"]
+    assert ensemble.platform == "ensemble"
+    steps = [{"model": s.model_name, "inputs": dict(s.input_map), "outputs": dict(s.output_map)}
+             for s in ensemble.ensemble_scheduling.step]
+    assert steps == manifest["pipeline"]  # the client runs exactly the ensemble's wiring
+    produced = {"TOKENS", "NOISE"}
+    for step in steps:  # every tensor a step reads exists by then, and names real inputs/outputs of its model
+        config = configs[step["model"]]
+        assert set(step["inputs"]) == {t.name for t in config.input}
+        assert set(step["outputs"]) <= {t.name for t in config.output}
+        assert set(step["inputs"].values()) <= produced
+        produced |= set(step["outputs"].values())
+    assert {t.name for t in ensemble.output} <= produced
+    _, _, paths = voice
+    lineage = manifest["lineage"]
+    assert (lineage["steps"], lineage["round"], lineage["teacher_steps"]) == (STEPS, 6, 2 * STEPS)
+    assert lineage["origin_teacher_sha256"] == "ab" * 32 and manifest["steps"] == STEPS
+    assert lineage["generator_sha256"] == sha256_file(paths["generator"])
+    assert lineage["vocoder_sha256"] == sha256_file(paths["vocoder"])
+
+
+def test_onnx_pipeline_matches_pytorch(repo, voice, client):
+    generator, vocoder, _ = voice
+    pipeline = client.OnnxTTSPipeline(repo)
+    tokens = pipeline.tokenizer.encode_batch(TEXTS)
+    np.testing.assert_array_equal(tokens, generator.parse_batch(TEXTS)[0].numpy())
+    noise = pipeline.noise(tokens, seed=3)
+    tensors = pipeline.run(tokens, noise)
+    with torch.no_grad():
+        mel, lengths = generator.generate_spectrogram(torch.from_numpy(tokens), noise=torch.from_numpy(noise),
+                                                      return_lengths=True)
+        audio = vocoder.convert_spectrogram_to_audio(spec=mel).numpy()
+    np.testing.assert_array_equal(tensors["MEL_LENS"], lengths.numpy())
+    assert np.abs(tensors["MEL"] - mel.numpy()).max() < 1e-3
+    hop = pipeline.manifest["hop_length"]
+    waves = pipeline.synthesize(TEXTS, seed=3)
+    for i, length in enumerate(lengths.tolist()):
+        reference = audio[i, : length * hop]
+        assert waves[i].shape == reference.shape and reference.std() > 0
+        assert np.corrcoef(waves[i], reference)[0, 1] > 0.999
+
+
+def test_client_tokenizer_is_nemos(voice, client, repo):
+    generator, _, _ = voice
+    with open(os.path.join(repo, "tokenizer.json")) as f:
+        tokenizer = client.CharTokenizer(json.load(f))
+    for text in ["Héllo,  World!", "don’t stop “quoted”", "tabs\tand\nnewlines", "numbers 123 and ~weird^ chars",
+                 "  trailing spaces   ", "ÀÉÎÕÜ çà", "a-b/c (d) [e] {f}; g: h?"]:
+        assert tokenizer.encode(text) == generator.parse(text)[0].tolist(), text
+    with pytest.raises(ValueError, match="empty text"):
+        tokenizer.encode_batch(["  "])
+    with pytest.raises(ValueError, match="no character the tokenizer supports"):
+        tokenizer.encode_batch(["~~~ ^^^"])
+
+
+def test_infer_onnx_writes_a_wav_without_importing_torch(repo, tmp_path, client):
+    out = str(tmp_path / "hello.wav")
+    code = ("import runpy, sys\n"
+            f"sys.argv = ['infer_onnx.py', {repo!r}, 'Hello world.', {out!r}, '--seed', '3']\n"
+            "try:\n    runpy.run_path('scripts/infer_onnx.py', run_name='__main__')\n"
+            "except SystemExit as e:\n    assert e.code == 0, e.code\n"
+            "print('imported:', sorted(m for m in ('torch', 'nemo', 'nemo_distill') if m in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "imported: []" in result.stdout
+    with wave.open(out) as f:
+        assert (f.getnchannels(), f.getsampwidth(), f.getframerate()) == (1, 2, 22050)
+        frames = np.frombuffer(f.readframes(f.getnframes()), dtype="<i2")
+    (expected,) = client.OnnxTTSPipeline(repo).synthesize(["Hello world."], seed=3)
+    assert len(frames) == len(expected) > 0
+    assert np.abs(frames / 32767.0 - np.clip(expected, -1, 1)).max() < 1e-4
+
+    bad = subprocess.run([sys.executable, "scripts/infer_onnx.py", str(tmp_path), "hi", out],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "not a repository written by scripts/export.py" in bad.stderr
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+def test_export_script_refuses_an_existing_folder(repo, voice):
+    _, _, paths = voice
+    before = {f: os.path.getmtime(os.path.join(repo, f)) for f in ("deploy.json", "tokenizer.json")}
+    result = subprocess.run([sys.executable, "scripts/export.py", paths["generator"], repo, "--vocoder",
+                             paths["vocoder"]], capture_output=True, text=True)
+    assert result.returncode == 2 and "exists: pass --overwrite" in result.stderr
+    assert before == {f: os.path.getmtime(os.path.join(repo, f)) for f in before}
+
+
+def test_failed_overwrite_keeps_the_old_repository(voice, tmp_path):
+    from nemo_distill.export.repository import export_triton_repository
+
+    generator, vocoder, _ = voice
+    out = str(tmp_path / "repo")
+    os.makedirs(out)
+    with open(os.path.join(out, "deploy.json"), "w") as f:
+        f.write("old")
+
+    class BrokenVocoder:  # passes the mel check, fails half-way through the export
+        cfg = vocoder.cfg
+
+        def export(self, path):
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_triton_repository(generator, out, vocoder=BrokenVocoder(), overwrite=True)
+    assert open(os.path.join(out, "deploy.json")).read() == "old"
+    assert sorted(os.listdir(tmp_path)) == ["repo"]  # no temporary folder left behind
+    with pytest.raises(FileExistsError, match="overwrite"):
+        export_triton_repository(generator, out, vocoder=vocoder)
+    with pytest.raises(ValueError, match="distilled for 4 steps"):
+        export_triton_repository(generator, str(tmp_path / "new"), vocoder=vocoder, steps=2)
+    assert not os.path.exists(tmp_path / "new")
+
+
+def test_vocoder_with_other_mel_settings_is_refused(voice, tmp_path):
+    from nemo_distill.export.repository import export_triton_repository
+
+    generator, vocoder, _ = voice
+
+    class OtherVocoder:
+        cfg = vocoder.cfg.copy()
+
+    from omegaconf import open_dict
+
+    with open_dict(OtherVocoder.cfg):
+        OtherVocoder.cfg.preprocessor.n_window_stride = 128
+    with pytest.raises(ValueError, match="n_window_stride"):
+        export_triton_repository(generator, str(tmp_path / "repo"), vocoder=OtherVocoder())
+    assert not os.path.exists(tmp_path / "repo")
