@@ -18,6 +18,12 @@ MODEL): for every student of k steps, three rows on the same texts and noise: ``
 ``naive_k`` (the teacher sampled with k DDIM steps) and ``student_k``; the column "L1 to reference" is the mel L1 to
 the full-step teacher's output from the same noise. The plot (distillation.png) draws quality vs steps for the
 three, with plain FastPitch (``--fastpitch``) as the reference line.
+
+Deployment report (``--deploy REPO --students STUDENT.nemo --vocoder HIFIGAN.nemo``, REPO written by
+scripts/export.py from STUDENT): text -> mel -> HiFi-GAN audio for ``teacher_N`` (PyTorch), ``student_k``
+(PyTorch) and ``student_k`` through onnxruntime (the repository, no torch), each alone in a fresh process, on the
+manifest's texts: ms per utterance, real-time factor, load time, model file sizes, peak memory, and the ONNX
+mels' largest difference to PyTorch's. Writes deploy_table.md, deploy_results.json and deploy.png.
 """
 
 import argparse
@@ -51,7 +57,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="a DiffusionSpectrogramGenerator .nemo")
     parser.add_argument("--manifest", required=True, help="held-out NeMo manifest (audio_filepath, text)")
-    parser.add_argument("--sup-data-path", required=True, help="pitch/alignment-prior cache folder of the corpus")
+    parser.add_argument("--sup-data-path", help="pitch/alignment-prior cache folder of the corpus (not for --deploy)")
     parser.add_argument("--steps", type=int, nargs="+", default=[256, 64, 16, 4])
     parser.add_argument("--samplers", nargs="+", default=["ddim", "dpmpp_2m"])
     parser.add_argument("--fastpitch", help="a plain NeMo FastPitch .nemo trained on the same corpus (reference row)")
@@ -68,7 +74,14 @@ def parse_args(argv=None):
     parser.add_argument("--students", nargs="+", default=[],
                         help="distilled students of MODEL (scripts/distill.py): the distillation report")
     parser.add_argument("--teacher-steps", type=int, default=256, help="the teacher's full step count (report)")
-    return parser.parse_args(argv)
+    parser.add_argument("--deploy", metavar="REPO",
+                        help="deployment report: a repository scripts/export.py wrote from the one --students model")
+    args = parser.parse_args(argv)
+    if args.deploy and (len(args.students) != 1 or not args.vocoder):
+        parser.error("--deploy needs exactly one --students model (the one exported to REPO) and --vocoder")
+    if not args.deploy and not args.sup_data_path:
+        parser.error("--sup-data-path is required (ground-truth durations for mel L1 and FD)")
+    return args
 
 
 def _load_students(paths, teacher_path):
@@ -98,9 +111,39 @@ def _loader(model, manifest, sup_data_path):
     return model._validation_dl
 
 
+def deploy_main(args):
+    from nemo_distill.eval.deploy_benchmark import format_deploy_table, plot_deploy, run_deploy_benchmark
+    from nemo_distill.utils.files import sha256_file
+
+    (student,) = args.students
+    try:
+        _load_students([student], args.model)
+        with open(os.path.join(args.deploy, "deploy.json")) as f:
+            exported = json.load(f)["lineage"].get("generator_sha256")
+    except (TypeError, ValueError, OSError) as error:
+        raise SystemExit(f"error: {error}")
+    if exported != sha256_file(student):
+        raise SystemExit(f"error: {args.deploy} was not exported from {student} (its generator sha256 is {exported})")
+    rows = _load_manifest(args.manifest)[: args.max_utterances or None]
+    results = run_deploy_benchmark(args.model, student, args.vocoder, args.deploy, [row["text"] for row in rows],
+                                   args.out_dir, args.teacher_steps, threads=args.threads, seed=args.seed)
+    caption = (f"{len(rows)} utterances from {args.manifest}, batch 1, one warm-up utterance; {args.threads} "
+               "thread(s) (torch.set_num_threads / onnxruntime intra-op); each system alone in a fresh process; "
+               "same tokens and noise; vocoder: HiFi-GAN (PyTorch rows: the .nemo; ONNX row: the repository's); RTF "
+               "= (mel + vocoder time) / audio duration; peak RSS = VmHWM of the process")
+    table = format_deploy_table(results, caption)
+    print(table)
+    with open(os.path.join(args.out_dir, "deploy_table.md"), "w") as f:
+        f.write(table + "\n")
+    plot_deploy(results, os.path.join(args.out_dir, "deploy.png"))
+    return results
+
+
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.deploy:
+        return deploy_main(args)
     try:
         model = DiffusionSpectrogramGenerator.from_nemo(args.model).eval()
         fastpitch = _load_fastpitch(args.fastpitch, model) if args.fastpitch else None

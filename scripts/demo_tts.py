@@ -17,7 +17,10 @@
 6. distils the teacher's sampler from ``--distill-plan`` N to k steps on synthetic data made from the training
    texts (``scripts/distill.py``) and benchmarks the students against the teacher at N and naive k-step sampling
    (``--distill-round-steps 0`` skips this),
-7. writes ``report.md`` to the output folder.
+7. exports the k-step student and a HiFi-GAN as a Triton model repository of ONNX graphs (``scripts/export.py``),
+   speaks a test sentence with it without torch (``scripts/infer_onnx.py``) and benchmarks the deployment: teacher
+   and student in PyTorch vs the student through onnxruntime (``scripts/benchmark.py --deploy``),
+8. writes ``report.md`` to the output folder.
 
 Every stage is one of the project's scripts, run as its own process with the command printed, so each can be rerun
 by hand. A rerun skips finished stages (a corpus wav, a trained ``.nemo``) and resumes an interrupted training from
@@ -133,10 +136,11 @@ class Demo:
                  "--sup-data-path", self.sup, "--steps", *map(str, a.steps), "--samplers", "ddim", "dpmpp_2m",
                  "--threads", str(a.threads), "--out-dir", bench, *(["--vocoder", vocoder] if vocoder else []),
                  *(["--fastpitch", fastpitch] if fastpitch else []), *wer)
-        distill_bench = None
+        distill_bench = deploy_bench = None
         if a.distill_round_steps > 0:
-            distill_bench = self.distill(teacher, fastpitch, vocoder, wer)
-        self.report(teacher, vocoder, bench, texts[:5], distill_bench)
+            distill_bench, student = self.distill(teacher, fastpitch, vocoder, wer)
+            deploy_bench = self.deploy(teacher, student, vocoder, texts[0])
+        self.report(teacher, vocoder, bench, texts[:5], distill_bench, deploy_bench)
 
     def distill(self, teacher, fastpitch, vocoder, wer):
         a, folder = self.args, os.path.join(self.out, "distill")
@@ -152,9 +156,27 @@ class Demo:
                  "--sup-data-path", self.sup, "--students", *students, "--teacher-steps", str(a.distill_plan[0]),
                  "--threads", str(a.threads), "--out-dir", bench, *(["--vocoder", vocoder] if vocoder else []),
                  *(["--fastpitch", fastpitch] if fastpitch else []), *wer)
+        return bench, students[-1]
+
+    def deploy(self, teacher, student, vocoder, text):
+        """The k-step student as a Triton model repository of ONNX graphs, run without torch, and benchmarked
+        against the teacher and the student in PyTorch. Without a trained HiFi-GAN (``--vocoder-minutes 0``) the
+        repository gets one trained for a single step: the deployed architecture, for cost and parity, not for
+        listening."""
+        a = self.args
+        if vocoder is None:
+            vocoder = self._trained(os.path.join(self.out, "deploy_vocoder"), _config_name(a.vocoder_config),
+                                    a.vocoder_config, "train_vocoder.py", 1.0, "trainer.max_steps=1")
+        repo = os.path.join(self.out, "deploy", "repository")
+        self.run("export", "export.py", student, repo, "--vocoder", vocoder, "--overwrite")
+        self.run("infer_onnx", "infer_onnx.py", repo, text, os.path.join(self.out, "deploy", "000_onnx.wav"))
+        bench = os.path.join(self.out, "deploy_benchmark")
+        self.run("deploy_benchmark", "benchmark.py", teacher, "--deploy", repo, "--students", student, "--vocoder",
+                 vocoder, "--manifest", f"{self.corpus}/test_manifest.json", "--teacher-steps",
+                 str(a.distill_plan[0]), "--threads", str(a.threads), "--out-dir", bench)
         return bench
 
-    def report(self, teacher, vocoder, bench, texts, distill_bench=None) -> None:
+    def report(self, teacher, vocoder, bench, texts, distill_bench=None, deploy_bench=None) -> None:
         with open(os.path.join(self.corpus, "corpus.json")) as f:
             corpus = json.load(f)
         with open(os.path.join(bench, "table.md")) as f:
@@ -189,6 +211,16 @@ class Demo:
                           "naively with k steps, the k-step student; \"L1 to reference\" is the distance to the "
                           "full-step teacher's output from the same noise.", "", f.read().strip(), "",
                           "![distillation](distill_benchmark/distillation.png)"]
+        if deploy_bench:
+            with open(os.path.join(deploy_bench, "deploy_table.md")) as f:
+                lines += ["", "## Deployment: the student as ONNX graphs in a Triton model repository", "",
+                          "`deploy/repository/` (written by `scripts/export.py`): front-end, the k-step sampler "
+                          "unrolled into one graph, HiFi-GAN, and the `tts` ensemble; `deploy/000_onnx.wav` was "
+                          "made from it by `scripts/infer_onnx.py` (onnxruntime and numpy, no torch). " + (
+                              "The HiFi-GAN is the demo's." if vocoder else
+                              "No HiFi-GAN was trained (`--vocoder-minutes 0`): the repository's is the tiny "
+                              "preset trained for one step, right for cost and parity, noise to listen to."),
+                          "", f.read().strip(), "", "![deployment](deploy_benchmark/deploy.png)"]
         path = os.path.join(self.out, "report.md")
         with open(path + ".tmp", "w") as f:
             f.write("\n".join(lines) + "\n")

@@ -91,7 +91,7 @@ class CharTokenizer:
 class OnnxTTSPipeline:
     """The repository's ensemble, run step by step with onnxruntime sessions (one per model)."""
 
-    def __init__(self, repo: str, threads: int = 1, providers=None):
+    def __init__(self, repo: str, threads: int = 1, providers=None, spin: bool = False):
         import onnxruntime as ort
 
         manifest_path = os.path.join(repo, "deploy.json")
@@ -105,6 +105,8 @@ class OnnxTTSPipeline:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        if not spin:  # spinning workers wait busily for work: on a machine whose cores are shared they steal them
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.sessions = {
             step["model"]: ort.InferenceSession(os.path.join(repo, self.manifest["models"][step["model"]]["file"]),
                                                 options, providers=providers or ["CPUExecutionProvider"])

@@ -284,3 +284,26 @@ def test_vocoder_with_other_mel_settings_is_refused(voice, tmp_path):
     with pytest.raises(ValueError, match="n_window_stride"):
         export_triton_repository(generator, str(tmp_path / "repo"), vocoder=OtherVocoder())
     assert not os.path.exists(tmp_path / "repo")
+
+
+# ------------------------------------------------------------------------------------------ the benchmark
+def test_deploy_benchmark_measures_three_systems_in_their_own_processes(repo, voice, tmp_path):
+    from nemo_distill.eval.deploy_benchmark import format_deploy_table, plot_deploy, run_deploy_benchmark
+
+    _, _, paths = voice
+    rows = run_deploy_benchmark(paths["generator"], paths["generator"], paths["vocoder"], repo, TEXTS,
+                                str(tmp_path), teacher_steps=8, progress=lambda message: None)
+    assert [r["system"] for r in rows] == ["teacher_8 (PyTorch)", "student_4 (PyTorch)", "student_4 (onnxruntime)"]
+    assert rows[2]["imports"] == ["onnxruntime"]  # the ONNX system really ran without torch
+    assert "torch" in rows[0]["imports"] and "nemo" in rows[1]["imports"]
+    assert rows[2]["mel_lengths_equal"] and rows[2]["mel_max_abs_diff_vs_pytorch"] < 1e-3
+    assert rows[2]["audio_min_corr_vs_pytorch"] > 0.999
+    for row in rows:
+        assert row["total_ms_per_utt"] > 0 and row["rtf"] > 0 and row["peak_rss_mb"] >= row["rss_after_imports_mb"] > 0
+    # the onnx process holds neither torch nor NeMo: a fraction of the PyTorch processes' memory
+    assert rows[2]["peak_rss_mb"] < rows[1]["peak_rss_mb"]
+    table = format_deploy_table(rows, "caption")
+    assert table.count("\n| ") == 4 and "caption" in table  # header + separator + 3 rows
+    plot_deploy(rows, str(tmp_path / "deploy.png"))
+    assert os.path.getsize(tmp_path / "deploy.png") > 0
+    assert json.load(open(tmp_path / "deploy_results.json"))[2]["system"] == rows[2]["system"]

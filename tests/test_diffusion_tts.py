@@ -1,6 +1,7 @@
 """DiffusionSpectrogramGenerator on a tiny tone corpus: training, generation, masks, guidance, .nemo, bad input."""
 
 import copy
+import os
 
 import pytest
 import torch
@@ -182,6 +183,21 @@ def test_frozen_frontend_from_fastpitch_trains_only_the_decoder(make_cfg, fastpi
     for key, value in model.fastpitch.encoder.state_dict().items():
         assert torch.equal(value, encoder_before[key]), key
     assert any(not torch.equal(v, denoiser_before[k]) for k, v in model.mel_denoiser.state_dict().items())
+
+
+def test_nemo_restores_where_its_init_from_fastpitch_is_gone(make_cfg, fastpitch_nemo, tmp_path):
+    import shutil
+
+    from nemo_distill.models import DiffusionSpectrogramGenerator
+
+    source = str(tmp_path / "fastpitch.nemo")
+    shutil.copy(fastpitch_nemo["same"], source)
+    model = DiffusionSpectrogramGenerator(make_cfg(f"model.frontend.init_from={source}").model)
+    model.save_to(str(tmp_path / "voice.nemo"))
+    os.remove(source)  # the .nemo is deployed on a machine without the FastPitch it was initialised from
+    restored = DiffusionSpectrogramGenerator.from_nemo(str(tmp_path / "voice.nemo"))
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, restored.state_dict()[key]), key
 
 
 def test_frontend_with_other_mel_settings_refused(make_cfg, fastpitch_nemo):

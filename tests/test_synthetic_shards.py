@@ -94,6 +94,17 @@ def test_atomic_write_leaves_previous_file_on_crash(tmp_path):
     assert path.read_text() == "old" and os.listdir(tmp_path) == ["file.json"]
 
 
+def test_atomic_write_gives_the_usual_file_mode(tmp_path):
+    from nemo_distill.utils.files import write_text_atomic
+
+    umask = os.umask(0o022)
+    try:
+        write_text_atomic(str(tmp_path / "a.txt"), "x")
+    finally:
+        os.umask(umask)
+    assert os.stat(tmp_path / "a.txt").st_mode & 0o777 == 0o644  # not mkstemp's 0600
+
+
 def test_shard_sidecar_records_key_checksum_and_rank(tmp_path):
     store = SyntheticShardStore(str(tmp_path))
     spec = store.plan(TEXTS, 5, 0, GENERATION)[0]

@@ -72,7 +72,9 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
                 f"({self._cfg.n_mel_channels})"
             )
         frontend = self._cfg.get("frontend", {}) or {}
-        if frontend.get("init_from"):
+        # only when building a new model: a restored .nemo has these weights already, and the FastPitch file need
+        # not exist where the .nemo is deployed
+        if frontend.get("init_from") and not self._is_model_being_restored():
             self._init_frontend_from(frontend.init_from)
         self.frontend_frozen = bool(frontend.get("freeze", False))
         if self.frontend_frozen:

@@ -22,6 +22,9 @@ def atomic_path(path: str):
     os.close(handle)
     try:
         yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make every .nemo/shard private to its writer
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -1,0 +1,164 @@
+"""One system of the deployment benchmark, measured alone in its own process (run by path, not as a module).
+
+    python nemo_distill/eval/deploy_worker.py onnx  --repo REPO --texts texts.json --out result.json
+    python nemo_distill/eval/deploy_worker.py torch --model M.nemo --vocoder V.nemo --steps K --texts ... --out ...
+
+A fresh process per system makes the memory figures mean something: the peak resident set of a process that
+loads and runs only that system (``VmHWM``), and how much of it the model and its inference add on top of the
+imports. The ``onnx`` system imports onnxruntime and numpy only (``scripts/infer_onnx.py``); the ``torch`` system
+imports NeMo, as a PyTorch deployment would. Same texts, same noise (drawn with numpy from ``seed + i``, the
+client's recipe), batch 1, one untimed warm-up utterance. Writes a JSON result, the mels and the audio (``.npz``).
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _rss_mb() -> float:
+    """Peak resident set of this process so far, MB. ``VmHWM`` of ``/proc/self/status``, not ``ru_maxrss``: Linux
+    carries ``ru_maxrss`` over ``exec`` from the forked parent (here a process that imported NeMo)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # KiB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _noise(tokens: np.ndarray, n_mels: int, max_frames_per_token: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((tokens.shape[0], n_mels, tokens.shape[1] * max_frames_per_token), dtype=np.float32)
+
+
+class OnnxSystem:
+    def __init__(self, args):
+        spec = importlib.util.spec_from_file_location("infer_onnx", os.path.join(REPO_ROOT, "scripts", "infer_onnx.py"))
+        client = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(client)
+        self.imported_rss = _rss_mb()
+        start = time.perf_counter()
+        self.pipeline = client.OnnxTTSPipeline(args.repo, threads=args.threads)
+        self.load_s = time.perf_counter() - start
+        manifest = self.pipeline.manifest
+        self.sample_rate, self.hop = manifest["sample_rate"], manifest["hop_length"]
+        self.n_mels, self.max_frames = manifest["n_mels"], manifest["max_frames_per_token"]
+
+    def tokens(self, text):
+        return self.pipeline.tokenizer.encode_batch([text])
+
+    def mel(self, tokens, noise):
+        tensors = {"TOKENS": tokens, "NOISE": noise}
+        for step in self.pipeline.manifest["pipeline"]:
+            if step["model"] == "vocoder":
+                break
+            outputs = self.pipeline.sessions[step["model"]].run(
+                list(step["outputs"]), {name: tensors[source] for name, source in step["inputs"].items()})
+            tensors.update({step["outputs"][name]: value for name, value in zip(step["outputs"], outputs)})
+        return tensors["MEL"], int(tensors["MEL_LENS"][0])
+
+    def audio(self, mel):
+        (audio,) = self.pipeline.sessions["vocoder"].run(None, {"spec": mel})
+        return audio[0, 0]
+
+
+class TorchSystem:
+    def __init__(self, args):
+        import torch
+
+        torch.set_num_threads(args.threads)
+        sys.path.insert(0, REPO_ROOT)
+        import nemo_distill  # noqa: F401
+        from nemo_distill.models import DiffusionSpectrogramGenerator
+        from nemo_distill.models.vocoder import load_vocoder
+
+        self.torch, self.steps = torch, args.steps
+        self.imported_rss = _rss_mb()
+        start = time.perf_counter()
+        self.model = DiffusionSpectrogramGenerator.from_nemo(args.model)
+        self.vocoder = load_vocoder(args.vocoder)
+        self.load_s = time.perf_counter() - start
+        self.sample_rate, self.hop = int(self.model.cfg.sample_rate), int(self.model.cfg.preprocessor.n_window_stride)
+        self.n_mels = int(self.model.cfg.n_mel_channels)
+        self.max_frames = int(self.model.fastpitch.max_token_duration)
+
+    def tokens(self, text):
+        return self.model.parse_batch([text])[0].numpy()
+
+    def mel(self, tokens, noise):
+        with self.torch.inference_mode():
+            mel, lengths = self.model.generate_spectrogram(
+                self.torch.from_numpy(tokens), steps=self.steps, noise=self.torch.from_numpy(noise), return_lengths=True)
+        return mel.numpy(), int(lengths[0])
+
+    def audio(self, mel):
+        with self.torch.inference_mode():
+            return self.vocoder.convert_spectrogram_to_audio(spec=self.torch.from_numpy(mel))[0].numpy()
+
+
+def measure(system, texts, seed: int):
+    def run(i, text):
+        tokens = system.tokens(text)
+        noise = _noise(tokens, system.n_mels, system.max_frames, seed + i)
+        start = time.perf_counter()
+        mel, length = system.mel(tokens, noise)
+        middle = time.perf_counter()
+        audio = system.audio(mel)
+        end = time.perf_counter()
+        return mel[0, :, :length], middle - start, end - middle, length * system.hop / system.sample_rate, audio
+
+    run(0, texts[0])  # warm-up: first-call allocations and lazy initialisation are not what a server sees
+    mels, audios, mel_s, vocoder_s, audio_s = [], [], 0.0, 0.0, 0.0
+    for i, text in enumerate(texts):
+        mel, t_mel, t_vocoder, seconds, audio = run(i, text)
+        mels.append(mel)
+        audios.append(audio[: mel.shape[-1] * system.hop])
+        mel_s, vocoder_s, audio_s = mel_s + t_mel, vocoder_s + t_vocoder, audio_s + seconds
+    n = len(texts)
+    return mels, audios, {
+        "load_s": system.load_s,
+        "mel_ms_per_utt": 1000 * mel_s / n,
+        "vocoder_ms_per_utt": 1000 * vocoder_s / n,
+        "total_ms_per_utt": 1000 * (mel_s + vocoder_s) / n,
+        "rtf": (mel_s + vocoder_s) / audio_s,
+        "audio_s": audio_s,
+        "rss_after_imports_mb": system.imported_rss,
+        "peak_rss_mb": _rss_mb(),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("system", choices=["onnx", "torch"])
+    parser.add_argument("--repo", help="onnx: model repository from scripts/export.py")
+    parser.add_argument("--model", help="torch: DiffusionSpectrogramGenerator .nemo")
+    parser.add_argument("--vocoder", help="torch: HiFi-GAN .nemo")
+    parser.add_argument("--steps", type=int, help="torch: sampling steps")
+    parser.add_argument("--texts", required=True, help="JSON list of texts")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", required=True, help="result .json (the mels go beside it as .npz)")
+    args = parser.parse_args(argv)
+    with open(args.texts) as f:
+        texts = json.load(f)
+    system = OnnxSystem(args) if args.system == "onnx" else TorchSystem(args)
+    mels, audios, result = measure(system, texts, args.seed)
+    result["imports"] = sorted(m for m in ("torch", "nemo", "onnxruntime") if m in sys.modules)
+    np.savez(os.path.splitext(args.out)[0] + ".npz", *mels)
+    np.savez(os.path.splitext(args.out)[0] + "_audio.npz", *audios)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
