@@ -25,6 +25,7 @@ from nemo.utils import logging
 from nemo_distill.export.graphs import export_sampler_steps
 from nemo_distill.export.tokenizer_spec import tokenizer_spec
 from nemo_distill.export.triton_config import ensemble_config, onnx_model_config, to_pbtxt
+from nemo_distill.models.vocoder import check_mel_settings_match
 from nemo_distill.utils.files import sha256_file, write_json_atomic
 
 __all__ = ["FORMAT", "export_triton_repository", "pipeline_steps"]
@@ -74,12 +75,6 @@ def _write_model(root: str, name: str, export_fn, inputs, outputs, max_batch_siz
             "bytes": os.path.getsize(onnx_path)}
 
 
-def _check_vocoder(generator, vocoder) -> None:
-    from nemo_distill.models.vocoder import check_mel_settings_match
-
-    check_mel_settings_match(generator.cfg, vocoder.cfg)
-
-
 def export_triton_repository(
     generator,
     out_dir: str,
@@ -96,7 +91,8 @@ def export_triton_repository(
 
     Every check runs before anything is written: an existing ``out_dir`` without ``overwrite``, the step count
     (:func:`~nemo_distill.export.graphs.export_sampler_steps`), the vocoder's mel settings, the tokenizer.
-    ``sources`` (``{"generator": path, "vocoder": path}``) are hashed into ``deploy.json``.
+    ``sources`` (``{"generator": path, "vocoder": path}``) are hashed into ``deploy.json``. NeMo's HiFi-GAN export
+    removes the vocoder's weight norm in place (same outputs).
     """
     out_dir = os.path.abspath(out_dir)
     if os.path.exists(out_dir) and not overwrite:
@@ -106,7 +102,7 @@ def export_triton_repository(
         raise ValueError("a vocoder is needed: the ensemble turns text into audio (export a HiFi-GAN .nemo trained "
                          "with the generator's mel settings)")
     steps = export_sampler_steps(generator, steps, allow_step_mismatch)
-    _check_vocoder(generator, vocoder)
+    check_mel_settings_match(generator.cfg, vocoder.cfg)
     tokenizer = tokenizer_spec(generator.vocab)
     if generator.text_normalizer_call is not None:
         logging.warning("the generator has a text normaliser; the ONNX client does not run it: normalise text "
