@@ -21,7 +21,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-__all__ = ["CharTokenizer", "OnnxTTSPipeline", "write_wav"]
+__all__ = ["CharTokenizer", "OnnxTTSPipeline", "starting_noise", "write_wav"]
 
 _SYNOGLYPHS = {"\u2019": "'", "\u201d": '"', "\u201c": '"'}  # NeMo's SYNOGLYPH2ASCII
 
@@ -36,6 +36,14 @@ def _any_locale(text: str) -> str:  # NeMo's any_locale_text_preprocessing
 
 
 _PREPROCESSING = {"english": _english, "any_locale": _any_locale}
+
+
+def starting_noise(tokens: np.ndarray, n_mels: int, max_frames_per_token: int, seed: int) -> np.ndarray:
+    """Standard normal ``[B, n_mels, L * max_frames_per_token]`` float32 from ``seed``: enough frames for any
+    utterance of ``L`` tokens (the sampler graph crops it to the utterance's length)."""
+    rng = np.random.default_rng(seed)
+    frames = tokens.shape[1] * int(max_frames_per_token)
+    return rng.standard_normal((tokens.shape[0], int(n_mels), frames), dtype=np.float32)
 
 
 class CharTokenizer:
@@ -114,20 +122,22 @@ class OnnxTTSPipeline:
         }
 
     def noise(self, tokens: np.ndarray, seed: int = 0) -> np.ndarray:
-        """Standard normal ``[B, n_mels, L * max_frames_per_token]`` float32 from ``seed``."""
-        frames = tokens.shape[1] * int(self.manifest["max_frames_per_token"])
-        rng = np.random.default_rng(seed)
-        return rng.standard_normal((tokens.shape[0], self.manifest["n_mels"], frames), dtype=np.float32)
+        """The starting noise for ``tokens`` (:func:`starting_noise` with this repository's settings)."""
+        return starting_noise(tokens, self.manifest["n_mels"], self.manifest["max_frames_per_token"], seed)
+
+    def run_steps(self, tensors: Dict[str, np.ndarray], steps: Sequence[Dict]) -> Dict[str, np.ndarray]:
+        """Run ensemble ``steps`` (entries of ``deploy.json``'s pipeline) on ``tensors`` (by ensemble tensor name);
+        returns ``tensors`` with every step's outputs added."""
+        for step in steps:
+            feeds = {name: tensors[source] for name, source in step["inputs"].items()}
+            outputs = self.sessions[step["model"]].run(list(step["outputs"]), feeds)
+            tensors.update({step["outputs"][name]: value for name, value in zip(step["outputs"], outputs)})
+        return tensors
 
     def run(self, tokens: np.ndarray, noise: np.ndarray) -> Dict[str, np.ndarray]:
         """All ensemble tensors (``MEL``, ``MEL_LENS``, ``AUDIO``...) for ``TOKENS`` ``[B, L]``, ``NOISE``."""
         tensors = {"TOKENS": tokens.astype(np.int64), "NOISE": noise.astype(np.float32)}
-        for step in self.manifest["pipeline"]:
-            session = self.sessions[step["model"]]
-            feeds = {name: tensors[source] for name, source in step["inputs"].items()}
-            outputs = session.run(list(step["outputs"]), feeds)
-            tensors.update({step["outputs"][name]: value for name, value in zip(step["outputs"], outputs)})
-        return tensors
+        return self.run_steps(tensors, self.manifest["pipeline"])
 
     def synthesize(self, texts, seed: int = 0) -> List[np.ndarray]:
         """Texts -> one float32 waveform per text, cropped to its own length."""

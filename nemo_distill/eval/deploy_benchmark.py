@@ -52,16 +52,16 @@ def run_deploy_benchmark(teacher: str, student: str, vocoder: str, repo: str, te
     os.makedirs(work, exist_ok=True)
     texts_path = os.path.join(work, "texts.json")
     write_json_atomic(texts_path, list(texts))
-    onnx_files = [os.path.join(repo, entry["file"]) for name, entry in manifest["models"].items()
-                  if any(step["model"] == name for step in manifest["pipeline"])]
-    onnx_vocoder = [os.path.join(repo, manifest["models"]["vocoder"]["file"])]
+    onnx_files = {step["model"]: os.path.join(repo, manifest["models"][step["model"]]["file"])
+                  for step in manifest["pipeline"]}
+    onnx_vocoder = [onnx_files.pop("vocoder")]
     systems = [
         (f"teacher_{teacher_steps} (PyTorch)", "torch", teacher_steps, [teacher], [vocoder],
          ["torch", "--model", teacher, "--vocoder", vocoder, "--steps", str(teacher_steps)]),
         (f"student_{student_steps} (PyTorch)", "torch", student_steps, [student], [vocoder],
          ["torch", "--model", student, "--vocoder", vocoder, "--steps", str(student_steps)]),
         (f"student_{student_steps} (onnxruntime)", "onnxruntime", student_steps,
-         [f for f in onnx_files if f not in onnx_vocoder], onnx_vocoder, ["onnx", "--repo", repo]),
+         list(onnx_files.values()), onnx_vocoder, ["onnx", "--repo", repo]),
     ]
     rows, mels, audios = [], {}, {}
     for name, runtime, steps, generator_files, vocoder_files, args in systems:

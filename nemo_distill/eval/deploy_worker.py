@@ -36,16 +36,16 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _noise(tokens: np.ndarray, n_mels: int, max_frames_per_token: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal((tokens.shape[0], n_mels, tokens.shape[1] * max_frames_per_token), dtype=np.float32)
+def _load_client():
+    """``scripts/infer_onnx.py`` as a module (no torch import): the ONNX client and its noise recipe."""
+    spec = importlib.util.spec_from_file_location("infer_onnx", os.path.join(REPO_ROOT, "scripts", "infer_onnx.py"))
+    client = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(client)
+    return client
 
 
 class OnnxSystem:
-    def __init__(self, args):
-        spec = importlib.util.spec_from_file_location("infer_onnx", os.path.join(REPO_ROOT, "scripts", "infer_onnx.py"))
-        client = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(client)
+    def __init__(self, args, client):
         self.imported_rss = _rss_mb()
         start = time.perf_counter()
         self.pipeline = client.OnnxTTSPipeline(args.repo, threads=args.threads)
@@ -53,23 +53,19 @@ class OnnxSystem:
         manifest = self.pipeline.manifest
         self.sample_rate, self.hop = manifest["sample_rate"], manifest["hop_length"]
         self.n_mels, self.max_frames = manifest["n_mels"], manifest["max_frames_per_token"]
+        # timed apart: the ensemble's steps up to the mel, and the vocoder's
+        self.vocoder_step = next(step for step in manifest["pipeline"] if step["model"] == "vocoder")
+        self.mel_steps = [step for step in manifest["pipeline"] if step is not self.vocoder_step]
 
     def tokens(self, text):
         return self.pipeline.tokenizer.encode_batch([text])
 
     def mel(self, tokens, noise):
-        tensors = {"TOKENS": tokens, "NOISE": noise}
-        for step in self.pipeline.manifest["pipeline"]:
-            if step["model"] == "vocoder":
-                break
-            outputs = self.pipeline.sessions[step["model"]].run(
-                list(step["outputs"]), {name: tensors[source] for name, source in step["inputs"].items()})
-            tensors.update({step["outputs"][name]: value for name, value in zip(step["outputs"], outputs)})
+        tensors = self.pipeline.run_steps({"TOKENS": tokens, "NOISE": noise}, self.mel_steps)
         return tensors["MEL"], int(tensors["MEL_LENS"][0])
 
     def audio(self, mel):
-        (audio,) = self.pipeline.sessions["vocoder"].run(None, {"spec": mel})
-        return audio[0, 0]
+        return self.pipeline.run_steps({"MEL": mel}, [self.vocoder_step])["AUDIO"][0, 0]
 
 
 class TorchSystem:
@@ -106,10 +102,10 @@ class TorchSystem:
             return self.vocoder.convert_spectrogram_to_audio(spec=self.torch.from_numpy(mel))[0].numpy()
 
 
-def measure(system, texts, seed: int):
+def measure(system, texts, seed: int, starting_noise):
     def run(i, text):
         tokens = system.tokens(text)
-        noise = _noise(tokens, system.n_mels, system.max_frames, seed + i)
+        noise = starting_noise(tokens, system.n_mels, system.max_frames, seed + i)
         start = time.perf_counter()
         mel, length = system.mel(tokens, noise)
         middle = time.perf_counter()
@@ -151,8 +147,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     with open(args.texts) as f:
         texts = json.load(f)
-    system = OnnxSystem(args) if args.system == "onnx" else TorchSystem(args)
-    mels, audios, result = measure(system, texts, args.seed)
+    client = _load_client()
+    system = OnnxSystem(args, client) if args.system == "onnx" else TorchSystem(args)
+    mels, audios, result = measure(system, texts, args.seed, client.starting_noise)
     result["imports"] = sorted(m for m in ("torch", "nemo", "onnxruntime") if m in sys.modules)
     np.savez(os.path.splitext(args.out)[0] + ".npz", *mels)
     np.savez(os.path.splitext(args.out)[0] + "_audio.npz", *audios)

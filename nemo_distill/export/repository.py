@@ -34,17 +34,15 @@ FORMAT = "nemo_distill.triton_repository/1"
 ENSEMBLE = "tts"
 
 
-def pipeline_steps(include_vocoder: bool = True):
+def pipeline_steps():
     """The ensemble's steps, ``{"model", "inputs": {model input: tensor}, "outputs": {model output: tensor}}``."""
-    steps = [
+    return [
         {"model": "frontend", "inputs": {"tokens": "TOKENS"},
          "outputs": {"cond": "cond", "coarse_mel": "coarse_mel", "mel_lens": "MEL_LENS"}},
         {"model": "sampler", "inputs": {"cond": "cond", "coarse_mel": "coarse_mel", "mel_lens": "MEL_LENS",
                                         "noise": "NOISE"}, "outputs": {"mel": "MEL"}},
+        {"model": "vocoder", "inputs": {"spec": "MEL"}, "outputs": {"audio": "AUDIO"}},
     ]
-    if include_vocoder:
-        steps.append({"model": "vocoder", "inputs": {"spec": "MEL"}, "outputs": {"audio": "AUDIO"}})
-    return steps
 
 
 def _tensor_specs(n_mels: int, cond_channels: int) -> Dict:
