@@ -40,7 +40,7 @@ def parse_args(argv=None):
                         help="epochs of the cosine schedule of the single-backbone score network (~15 s each here)")
     parser.add_argument("--baseline-epochs", type=int, default=26,
                         help="epochs of the cosine schedule of the baseline U-Net (~28 s each here)")
-    parser.add_argument("--guidance-scales", type=float, nargs="+", default=[0.0, 1.0, 2.0, 4.0])
+    parser.add_argument("--guidance-scales", type=float, nargs="+", default=[0.0, 2.0, 4.0, 8.0, 16.0])
     parser.add_argument("--samples-per-class", type=int, default=20)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--threads", type=int, default=2)

@@ -193,3 +193,65 @@ def test_score_network_reading_the_logsumexp_gradient(make_cfg):
     model.eval()
     guided = model.generate([0, 1], steps=2, guidance_scale=2.0, seed=0)
     assert torch.isfinite(guided).all() and not torch.equal(guided, model.generate([0, 1], steps=2, seed=0))
+
+
+def test_own_encoder_reaches_every_tap_level_and_old_checkpoints_keep_their_keys():
+    from nemo_distill.modules.tap_score_net import TapScoreNet
+
+    torch.manual_seed(0)
+    channels, taps = (8, 16, 32), [torch.randn(2, 8, 32, 50), torch.randn(2, 16, 16, 25), torch.randn(2, 32, 8, 13)]
+    plain = TapScoreNet(64, channels, width=8, embedding_dim=16, num_blocks=1, stride=2)
+    own = TapScoreNet(64, channels, width=8, embedding_dim=16, num_blocks=1, stride=2, own_encoder=True)
+    assert not any(key.startswith("encoder.") for key in plain.state_dict())  # a .nemo made before it still loads
+    assert len(own.encoder) == 2
+    torch.nn.init.normal_(own.output.weight, std=0.1)  # zero-initialised, it passes no gradient back
+    z_t, log_snr = torch.randn(2, 64, 100), torch.tensor([-5.0, 2.0])
+    eps = own(z_t, log_snr, taps)
+    assert eps.shape == (2, 64, 100)
+    eps.square().sum().backward()
+    for block in own.encoder:  # the deepest level's features come from z_t through the trainable encoder
+        assert block.conv1.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_prediction_parameterization_trains_on_its_target_and_samples_the_same_x0(make_cfg, prediction):
+    """An oracle score network that knows x0 and eps: the loss is zero only for the named target, and the sampler's
+    x0 (unguided and guided) is the same whichever parameterization carries it."""
+    from nemo_distill.diffusion import alpha_sigma, noise_data
+    from nemo_distill.models import ClassifierGuidedGenerator
+
+    model = ClassifierGuidedGenerator(make_cfg(f"model.diffusion.prediction={prediction}",
+                                               "model.diffusion.clip_x0=null").model).eval()
+    generator = torch.Generator().manual_seed(0)
+    x0 = torch.randn(3, 64, 100, generator=generator)
+    eps = torch.randn(3, 64, 100, generator=generator)
+    log_snr = torch.tensor([-4.0, 0.0, 3.0])
+    z_t = noise_data(x0, log_snr, eps)
+    alpha, sigma = (a[:, None, None] for a in alpha_sigma(log_snr))
+    targets = {"eps": eps, "v": alpha * eps - sigma * x0}
+    backbone_grad = torch.randn(3, 64, 100, generator=generator)
+    model.predict = lambda z, s, labels=None: (targets[prediction], None if labels is None else backbone_grad)
+
+    torch.testing.assert_close(model.predict_eps(z_t, log_snr), eps)
+    torch.testing.assert_close(model.denoiser(None, 0.0)(z_t, log_snr), x0, atol=1e-4, rtol=1e-4)
+    guided = model.denoiser(torch.tensor([0, 1, 2]), 2.0)(z_t, log_snr)
+    torch.testing.assert_close(guided, (z_t - sigma * (eps - 2.0 * sigma * backbone_grad)) / alpha,
+                               atol=1e-4, rtol=1e-4)
+
+    # dsm_loss draws t, then eps, from the generator it is given: the same draw here gives the oracle's outputs
+    draw = torch.Generator().manual_seed(5)
+    x0_batch = torch.randn(2, 64, 100, generator=generator)
+    log_snr_batch = model.schedule(torch.rand(2, generator=draw, dtype=torch.float64)).float()
+    eps_batch = torch.randn(x0_batch.shape, generator=draw)
+    a, s = (v[:, None, None] for v in alpha_sigma(log_snr_batch))
+    for name, output in {"eps": eps_batch, "v": a * eps_batch - s * x0_batch}.items():
+        model.predict = lambda z, snr, labels=None, output=output: (output, None)
+        loss = model.dsm_loss(x0_batch, torch.Generator().manual_seed(5))
+        assert (float(loss) < 1e-8) == (name == prediction), (name, float(loss))
+
+
+def test_unknown_prediction_is_refused(make_cfg):
+    from nemo_distill.models import ClassifierGuidedGenerator
+
+    with pytest.raises(ValueError, match="diffusion.prediction must be one of \\['eps', 'v'\\], got 'x1'"):
+        ClassifierGuidedGenerator(make_cfg("model.diffusion.prediction=x1").model)

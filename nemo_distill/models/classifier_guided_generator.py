@@ -2,7 +2,8 @@
 
 The backbone is a trained :class:`~nemo_distill.models.noisy_classifier.NoisyClassifierModel` (its classifier
 network, frozen, kept in this model's checkpoint). A light :class:`~nemo_distill.modules.tap_score_net.TapScoreNet`
-reads the backbone's stage outputs ("taps") for ``z_t`` and predicts the noise ``eps``; only it is trained, by
+reads the backbone's stage outputs ("taps") for ``z_t`` and predicts the noise ``eps`` (or ``v``, see
+``diffusion.prediction``); only it and its own thin encoder of ``z_t`` (``score_net.own_encoder``) are trained, by
 denoising score matching (see :class:`~nemo_distill.models.guided_mel_diffusion.GuidedMelDiffusion`).
 
 Sampling runs the backbone once per step: its taps feed the score network (the unconditional score ``-eps / sigma``)
@@ -11,10 +12,11 @@ and its logits give the class guidance ``grad_z log p(y | z_t)`` by one backward
 forward on top of the same classifier forward and backward.
 """
 
+from typing import Optional
+
 import torch
 from omegaconf import DictConfig, open_dict
 
-from nemo_distill.diffusion import classifier_guidance
 from nemo_distill.models.guided_mel_diffusion import GuidedMelDiffusion
 
 __all__ = ["ClassifierGuidedGenerator"]
@@ -34,17 +36,10 @@ class ClassifierGuidedGenerator(GuidedMelDiffusion):
             score_cfg.stride = int(getattr(self.backbone, "stem_stride", 1))
         return score_cfg
 
-    def predict_eps(self, z_t: torch.Tensor, log_snr: torch.Tensor) -> torch.Tensor:
-        """Backbone taps (and the logsumexp gradient, if the score network reads it) -> score network."""
-        needs_lse = self.score_net.use_logsumexp_grad
-        taps, lse_grad, _ = self.classifier_pass(z_t, log_snr, logsumexp_grad=needs_lse)
-        return self.score_net(z_t, log_snr, taps, lse_grad)
-
-    def guided_eps(self, z_t: torch.Tensor, log_snr: torch.Tensor, labels: torch.Tensor,
-                   guidance_scale: float) -> torch.Tensor:
-        """One backbone forward: its taps feed the score network, its logits the guidance gradient."""
+    def predict(self, z_t: torch.Tensor, log_snr: torch.Tensor, labels: Optional[torch.Tensor] = None):
+        """One backbone forward: its taps feed the score network; with ``labels``, one backward of its logits gives
+        the guidance gradient (the score network then runs without autograd)."""
         taps, lse_grad, class_grad = self.classifier_pass(z_t, log_snr, labels,
                                                           logsumexp_grad=self.score_net.use_logsumexp_grad)
-        with torch.no_grad():
-            eps = self.score_net(z_t, log_snr, taps, lse_grad)
-        return classifier_guidance(eps, log_snr, class_grad, guidance_scale)
+        with torch.set_grad_enabled(labels is None and torch.is_grad_enabled()):
+            return self.score_net(z_t, log_snr, taps, lse_grad), class_grad

@@ -2,10 +2,12 @@
 generator and the two-model baseline share.
 
 Both diffuse the classifier's normalised log-mel ``x0`` ``[B, n_mels, frames]``, train only their score network by
-denoising score matching (``|eps_pred - eps|^2``: DSM ``|s + eps / sigma|^2`` weighted by ``sigma^2``) and sample
-with class guidance from the frozen classifier (Dhariwal & Nichol): ``eps - guidance_scale * sigma *
-grad_z log p(y | z_t)``. They differ in where the noise prediction comes from (:meth:`predict_eps`,
-:meth:`guided_eps`): taps of the classifier itself
+denoising score matching and sample with class guidance from the frozen classifier (Dhariwal & Nichol):
+``eps - guidance_scale * sigma * grad_z log p(y | z_t)``. The score network predicts what ``diffusion.prediction``
+names: ``eps`` (loss ``|eps_pred - eps|^2``: DSM ``|s + eps / sigma|^2`` weighted by ``sigma^2``, which weights the
+x0 error by the SNR and so almost ignores the noisiest levels) or ``v`` (loss ``|v_pred - v|^2``: the x0 error
+weighted by SNR + 1, at least 1 at every level; the score is the same, ``eps = sigma * z_t + alpha * v``). They
+differ in where the prediction comes from (:meth:`predict`): taps of the classifier itself
 (:class:`~nemo_distill.models.classifier_guided_generator.ClassifierGuidedGenerator`) or a separate U-Net
 (:class:`~nemo_distill.models.two_model_guided_generator.TwoModelGuidedGenerator`).
 
@@ -23,7 +25,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nemo.core.classes import ModelPT
 from nemo.core.classes.common import safe_instantiate
-from nemo_distill.diffusion import alpha_sigma, noise_data, sample
+from nemo_distill.diffusion import alpha_sigma, classifier_guidance, noise_data, sample
+from nemo_distill.diffusion.parameterization import broadcast_to, prediction_to_x0_eps, target_from_x0_eps
 from nemo_distill.models.diffusion_settings import schedule_from_config
 from nemo_distill.models.labelled_audio import MEL_KEYS, LogMelSpace, label_loader, mel_settings_mismatch
 
@@ -57,9 +60,11 @@ class GuidedMelDiffusion(ModelPT):
     """Config: ``<classifier_key>_path`` (a ``NoisyClassifierModel`` ``.nemo``), ``mel`` (optional:
     ``sample_rate``/``n_mels``/``frames``/``mel_mean``/``mel_scale``/``preprocessor`` the classifier must have),
     ``score_net`` (``_target_``; the subclass fills in what it takes from the classifier), ``diffusion``
-    (``schedule``, ``default_steps``, ``sampler``, ``clip_x0``), ``train_ds``, ``validation_ds``, ``optim``.
-    Subclasses set ``classifier_key`` and implement :meth:`_score_net_config`, :meth:`predict_eps` and
-    :meth:`guided_eps`."""
+    (``schedule``, ``prediction``: ``eps`` (default) or ``v``, ``default_steps``, ``sampler``, ``clip_x0``),
+    ``train_ds``, ``validation_ds``, ``optim``. Subclasses set ``classifier_key`` and implement
+    :meth:`_score_net_config` and :meth:`predict`."""
+
+    predictions = ("eps", "v")
 
     classifier_key = "classifier"
 
@@ -83,6 +88,9 @@ class GuidedMelDiffusion(ModelPT):
         self.add_module(key, classifier.requires_grad_(False).eval())
         self.score_net = safe_instantiate(self._score_net_config(copy.deepcopy(self._cfg.score_net)))
         self.schedule = schedule_from_config(self._cfg.diffusion.schedule)
+        self.prediction = str(self._cfg.diffusion.get("prediction", "eps"))
+        if self.prediction not in self.predictions:
+            raise ValueError(f"diffusion.prediction must be one of {list(self.predictions)}, got {self.prediction!r}")
 
     @property
     def frozen_classifier(self) -> torch.nn.Module:
@@ -114,14 +122,15 @@ class GuidedMelDiffusion(ModelPT):
         """``score_net`` config completed with what the score network takes from the classifier."""
         raise NotImplementedError
 
-    def predict_eps(self, z_t: torch.Tensor, log_snr: torch.Tensor) -> torch.Tensor:
-        """The unconditional noise prediction ``[B, n_mels, frames]``."""
+    def predict(self, z_t: torch.Tensor, log_snr: torch.Tensor, labels: Optional[torch.Tensor] = None):
+        """``(prediction, class_grad)``: the score network's output ``[B, n_mels, frames]`` in the
+        ``diffusion.prediction`` parameterization and, when ``labels`` are given, the frozen classifier's
+        ``grad_z log p(labels | z_t)`` (else None). Gradients flow into the score network only without labels."""
         raise NotImplementedError
 
-    def guided_eps(self, z_t: torch.Tensor, log_snr: torch.Tensor, labels: torch.Tensor,
-                   guidance_scale: float) -> torch.Tensor:
-        """``eps - guidance_scale * sigma * grad_z log p(labels | z_t)``."""
-        raise NotImplementedError
+    def predict_eps(self, z_t: torch.Tensor, log_snr: torch.Tensor) -> torch.Tensor:
+        """The unconditional noise prediction ``[B, n_mels, frames]``."""
+        return prediction_to_x0_eps(self.predict(z_t, log_snr)[0], z_t, log_snr, self.prediction)[1]
 
     # ---------------------------------------------------------------------------------------- classifier pass
     def classifier_pass(self, z_t: torch.Tensor, log_snr: torch.Tensor, labels: Optional[torch.Tensor] = None,
@@ -152,7 +161,8 @@ class GuidedMelDiffusion(ModelPT):
         log_snr = self.schedule(t).to(x0.dtype)
         eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
         z_t = noise_data(x0, log_snr, eps)
-        return torch.mean((self.predict_eps(z_t, log_snr) - eps) ** 2)
+        target = target_from_x0_eps(x0, eps, log_snr, self.prediction)
+        return torch.mean((self.predict(z_t, log_snr)[0] - target) ** 2)
 
     def training_step(self, batch, batch_idx):
         audio, audio_lens, _, _ = batch
@@ -188,12 +198,12 @@ class GuidedMelDiffusion(ModelPT):
         clip = self._cfg.diffusion.get("clip_x0")
 
         def model_fn(z_t, log_snr):
-            if label_ids is None or guidance_scale == 0:
-                eps = self.predict_eps(z_t, log_snr)
-            else:
-                eps = self.guided_eps(z_t, log_snr, label_ids, guidance_scale)
-            alpha, sigma = (a[:, None, None] for a in alpha_sigma(log_snr))
-            x0 = (z_t - sigma * eps) / alpha
+            guided = label_ids is not None and guidance_scale != 0
+            prediction, class_grad = self.predict(z_t, log_snr, label_ids if guided else None)
+            x0, eps = prediction_to_x0_eps(prediction, z_t, log_snr, self.prediction)
+            if guided:  # the guided eps, and the x0 it implies: x0 - sigma / alpha * (eps_guided - eps)
+                alpha, sigma = (broadcast_to(a, z_t) for a in alpha_sigma(log_snr))
+                x0 = x0 - sigma / alpha * (classifier_guidance(eps, log_snr, class_grad, guidance_scale) - eps)
             return x0.clamp(-float(clip), float(clip)) if clip else x0
 
         return model_fn

@@ -7,10 +7,11 @@ guided at sampling time by a frozen noise-conditioned classifier (the same kind 
 config ``classifier_path``). Every guided step runs the U-Net forward and the classifier forward and backward.
 """
 
+from typing import Optional
+
 import torch
 from omegaconf import DictConfig, open_dict
 
-from nemo_distill.diffusion import classifier_guidance
 from nemo_distill.models.guided_mel_diffusion import GuidedMelDiffusion
 
 __all__ = ["TwoModelGuidedGenerator"]
@@ -27,13 +28,10 @@ class TwoModelGuidedGenerator(GuidedMelDiffusion):
             score_cfg.n_mels = int(self.classifier.n_mels)
         return score_cfg
 
-    def predict_eps(self, z_t: torch.Tensor, log_snr: torch.Tensor) -> torch.Tensor:
-        return self.score_net(z_t, log_snr)
-
-    def guided_eps(self, z_t: torch.Tensor, log_snr: torch.Tensor, labels: torch.Tensor,
-                   guidance_scale: float) -> torch.Tensor:
-        """The U-Net's noise prediction plus the classifier's gradient (its forward and backward)."""
+    def predict(self, z_t: torch.Tensor, log_snr: torch.Tensor, labels: Optional[torch.Tensor] = None):
+        """The U-Net's prediction; with ``labels``, plus the classifier's gradient (its forward and backward)."""
+        if labels is None:
+            return self.score_net(z_t, log_snr), None
         with torch.no_grad():
-            eps = self.score_net(z_t, log_snr)
-        _, _, class_grad = self.classifier_pass(z_t, log_snr, labels)
-        return classifier_guidance(eps, log_snr, class_grad, guidance_scale)
+            prediction = self.score_net(z_t, log_snr)
+        return prediction, self.classifier_pass(z_t, log_snr, labels)[2]

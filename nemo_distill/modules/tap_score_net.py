@@ -5,12 +5,16 @@ resolution of the backbone's first tap (``stride``: the backbone's stem stride, 
 
 1. ``z_t`` (and, optionally, ``grad_z logsumexp(logits)``, the gradient of the classifier's implied ``log p(z_t)``)
    through a 3x3 convolution to ``width`` channels at full resolution (``h_full``);
-2. a top-down pathway over the taps ``[B, C_i, F_i, T_i]`` (the backbone's stage outputs, see
+2. ``h_full`` brought down to the first tap's level by a ``stride`` convolution; with ``own_encoder``, further down
+   to every deeper tap's level by a trainable noise-conditioned residual block of stride 2 each (``width``
+   channels: a thin encoder of its own beside the frozen one, so that the deep levels see where the energy of
+   ``z_t`` lies and not only the backbone's class evidence, which is all that is left there at high noise);
+3. a top-down pathway over the taps ``[B, C_i, F_i, T_i]`` (the backbone's stage outputs, see
    :class:`~nemo_distill.modules.noisy_classifier.NoisyMelClassifier`), deepest first, as a U-Net decoder or a
    feature pyramid: at each level the tap through a 1x1 convolution to ``width`` channels plus the coarser level's
-   result upsampled (nearest), then ``num_blocks`` noise-conditioned residual blocks; at the first tap's level
-   ``h_full`` brought down by a ``stride`` convolution is added too;
-3. upsampled (nearest) to ``[n_mels, T]``, ``h_full`` added, and a 3x3 convolution to one channel, which starts at
+   result upsampled (nearest) plus the level's own features from 2 (where there are any), then ``num_blocks``
+   noise-conditioned residual blocks;
+4. upsampled (nearest) to ``[n_mels, T]``, ``h_full`` added, and a 3x3 convolution to one channel, which starts at
    zero.
 
 The blocks at the coarse levels cost little (an eighth of the resolution is 1/64 of the pixels); all the heavy
@@ -32,7 +36,8 @@ __all__ = ["TapScoreNet"]
 
 class TapScoreNet(NeuralModule):
     def __init__(self, n_mels: int, tap_channels: Sequence[int], width: int = 32, embedding_dim: int = 64,
-                 num_blocks: int = 2, use_logsumexp_grad: bool = False, stride: int = 1):
+                 num_blocks: int = 2, use_logsumexp_grad: bool = False, stride: int = 1,
+                 own_encoder: bool = False):
         super().__init__()
         self.n_mels = int(n_mels)
         self.tap_channels = tuple(int(c) for c in tap_channels)
@@ -41,6 +46,9 @@ class TapScoreNet(NeuralModule):
         self.down = nn.Conv2d(width, width, 3, stride=stride, padding=1) if stride > 1 else nn.Identity()
         self.lateral = nn.ModuleList(nn.Conv2d(c, width, 1) for c in self.tap_channels)
         self.embed_log_snr = LogSnrEmbedding(embedding_dim)
+        self.encoder = nn.ModuleList(  # encoder[i]: from tap i's level to tap i + 1's (empty without own_encoder)
+            NoiseConditionedResBlock(width, width, embedding_dim, stride=2)
+            for _ in (self.tap_channels[1:] if own_encoder else ()))
         self.blocks = nn.ModuleList(  # blocks[i]: the residual blocks at tap i's level
             nn.ModuleList(NoiseConditionedResBlock(width, width, embedding_dim) for _ in range(num_blocks))
             for _ in self.tap_channels)
@@ -70,15 +78,23 @@ class TapScoreNet(NeuralModule):
             inputs.append(grad_logsumexp[:, None])
         h_full = self.input(torch.cat(inputs, dim=1))
         embedding = self.embed_log_snr(log_snr)
+        own = [self.down(h_full)]  # own[i]: z_t's own features at tap i's level
+        for block in self.encoder:
+            own.append(block(own[-1], embedding))
         h = None
         for level in reversed(range(len(taps))):
             lateral = self.lateral[level](taps[level])
-            h = lateral if h is None else lateral + nn.functional.interpolate(h, size=lateral.shape[-2:],
-                                                                              mode="nearest")
-            if level == 0:
-                down = self.down(h_full)
-                h = h + nn.functional.interpolate(down, size=h.shape[-2:], mode="nearest")
+            h = lateral if h is None else lateral + _resize(h, lateral)
+            if level < len(own):
+                h = h + _resize(own[level], lateral)
             for block in self.blocks[level]:
                 h = block(h, embedding)
-        h = nn.functional.interpolate(h, size=h_full.shape[-2:], mode="nearest") + h_full
+        h = _resize(h, h_full) + h_full
         return self.output(nn.functional.silu(self.output_norm(h)))[:, 0]
+
+
+def _resize(h: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``h`` ``[B, C, H, W]`` resized (nearest) to ``like``'s height and width, if they differ."""
+    if h.shape[-2:] == like.shape[-2:]:
+        return h
+    return nn.functional.interpolate(h, size=like.shape[-2:], mode="nearest")
