@@ -58,6 +58,9 @@ def parse_args(argv=None):
     parser.add_argument("--judge", required=True, help="clean-clip classifier .nemo (conf/digit_judge.yaml)")
     parser.add_argument("--manifest", nargs="+", required=True, help="real clips (not the judge's training set)")
     parser.add_argument("--guidance-scales", type=float, nargs="+", default=[0.0, 1.0, 2.0, 4.0])
+    parser.add_argument("--guidance-interval", type=float, nargs=2, default=None, metavar=("T_MIN", "T_MAX"),
+                        help="guide both systems only at diffusion times in [T_MIN, T_MAX] (1 = pure noise); "
+                             "default: each model's diffusion.guidance_interval (null: every step)")
     parser.add_argument("--samples-per-class", type=int, default=20)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--batch-size", type=int, default=50, help="samples per generate() call")
@@ -114,7 +117,8 @@ def main(argv=None):
     with tqdm(total=total, desc="generating", unit="clip") as progress:
         for name, model in systems.items():
             for scale in args.guidance_scales:
-                mels = generate_all(model, requested, args.steps, scale, args.batch_size, args.seed, progress)
+                mels = generate_all(model, requested, args.steps, scale, args.batch_size, args.seed, progress,
+                                    guidance_interval=args.guidance_interval)
                 row = {"system": name, "guidance_scale": scale,
                        **quality_row(judge, mels, requested, real_embeddings, real_labels)}
                 quality.append(row)
@@ -123,7 +127,10 @@ def main(argv=None):
 
     table = format_tables(cost, quality)
     device = "GPU" if torch.cuda.is_available() else f"{torch.get_num_threads()} CPU threads"
-    caption = (f"{args.samples_per_class} samples per class, {args.steps} DDIM steps, same noise for both systems; "
+    interval = ("every step" if args.guidance_interval is None
+                else "t in [{:g}, {:g}]".format(*args.guidance_interval))
+    caption = (f"{args.samples_per_class} samples per class, {args.steps} DDIM steps, same noise for both systems, "
+               f"guidance at {interval}; "
                f"judge: {args.judge}; real clips: {', '.join(args.manifest)}; cost on a batch of {args.cost_batch}, "
                f"{device}")
     write_text_atomic(os.path.join(args.out_dir, "table.md"), table + "\n\n" + caption + "\n")

@@ -40,7 +40,9 @@ def parse_args(argv=None):
                         help="epochs of the cosine schedule of the single-backbone score network (~15 s each here)")
     parser.add_argument("--baseline-epochs", type=int, default=26,
                         help="epochs of the cosine schedule of the baseline U-Net (~28 s each here)")
-    parser.add_argument("--guidance-scales", type=float, nargs="+", default=[0.0, 2.0, 4.0, 8.0, 16.0])
+    parser.add_argument("--guidance-scales", type=float, nargs="+", default=[0.0, 8.0, 16.0, 24.0, 32.0])
+    parser.add_argument("--guidance-interval", type=float, nargs=2, default=[0.2, 0.9], metavar=("T_MIN", "T_MAX"),
+                        help="diffusion times at which both systems are guided (1 = pure noise)")
     parser.add_argument("--samples-per-class", type=int, default=20)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--threads", type=int, default=2)
@@ -81,6 +83,7 @@ class GuidedDemo:
         self.stages.run("benchmark", "benchmark_guided.py", "--guided", guided, "--baseline", baseline,
                         "--judge", judge, "--manifest", f"{self.corpus}/val_manifest.json",
                         f"{self.corpus}/test_manifest.json", "--guidance-scales", *map(str, a.guidance_scales),
+                        "--guidance-interval", *map(str, a.guidance_interval),
                         "--samples-per-class", str(a.samples_per_class), "--steps", str(a.steps),
                         "--out-dir", bench)
         self.report(bench)

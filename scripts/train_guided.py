@@ -62,7 +62,7 @@ def main(cfg):
     model.save_to(path)
     logging.info(f"saved {path}")
     write_samples(model.eval(), os.path.join(str(log_dir), "samples"), int(cfg.get("sample_steps", 50)),
-                  float(cfg.get("guidance_scale", 2.0)))
+                  float(cfg.get("guidance_scale", 16.0)))
 
 
 if __name__ == "__main__":

@@ -255,3 +255,29 @@ def test_unknown_prediction_is_refused(make_cfg):
 
     with pytest.raises(ValueError, match="diffusion.prediction must be one of \\['eps', 'v'\\], got 'x1'"):
         ClassifierGuidedGenerator(make_cfg("model.diffusion.prediction=x1").model)
+
+
+def test_guidance_interval_guides_only_the_steps_inside_it(make_cfg):
+    from omegaconf import open_dict
+
+    from nemo_distill.models import ClassifierGuidedGenerator
+
+    model = ClassifierGuidedGenerator(make_cfg().model).eval()
+    model.backbone = _MeanClassifier(model.backbone.n_mels, model.backbone.channels)
+    with open_dict(model.cfg):
+        model.cfg.backbone.labels = ["loud", "quiet"]
+    plain = model.generate(num_samples=4, steps=4, seed=0)
+    everywhere = model.generate(["loud"] * 4, steps=4, guidance_scale=3.0, seed=0)
+    assert torch.equal(model.generate(["loud"] * 4, steps=4, guidance_scale=3.0, seed=0,
+                                      guidance_interval=(0.0, 1.0)), everywhere)
+    # a 4-step sampler visits t = 1, 0.75, 0.5, 0.25: none of them lies in [0.8, 0.9]
+    assert torch.equal(model.generate(["loud"] * 4, steps=4, guidance_scale=3.0, seed=0,
+                                      guidance_interval=(0.8, 0.9)), plain)
+    partly = model.generate(["loud"] * 4, steps=4, guidance_scale=3.0, seed=0, guidance_interval=(0.4, 0.8))
+    assert plain.mean() < partly.mean() < everywhere.mean()
+    with open_dict(model.cfg):
+        model.cfg.diffusion.guidance_interval = [0.4, 0.8]  # the config's interval is the default
+    assert torch.equal(model.generate(["loud"] * 4, steps=4, guidance_scale=3.0, seed=0), partly)
+    for bad in [(0.5, 0.5), (-0.1, 0.5), (0.2, 1.5)]:
+        with pytest.raises(ValueError, match="guidance_interval must be \\(t_min, t_max\\) with 0 <= t_min < t_max"):
+            model.generate(["loud"], steps=2, guidance_scale=1.0, guidance_interval=bad)

@@ -176,12 +176,13 @@ def requested_labels(num_classes: int, samples_per_class: int) -> torch.Tensor:
 
 
 def generate_all(model, labels: torch.Tensor, steps: int, guidance_scale: float, batch_size: int,
-                 seed: int, progress=None) -> torch.Tensor:
+                 seed: int, progress=None, guidance_interval=None) -> torch.Tensor:
     """Log-mels ``[N, n_mels, frames]`` for ``labels`` ``[N]`` in batches; batch ``i`` uses seed ``seed + i`` (the
-    same noise for every system and scale)."""
+    same noise for every system and scale); ``guidance_interval`` as ``GuidedMelDiffusion.generate``'s."""
     out = []
     for i, chunk in enumerate(labels.split(batch_size)):
-        out.append(model.generate(chunk.tolist(), steps=steps, guidance_scale=guidance_scale, seed=seed + i).cpu())
+        out.append(model.generate(chunk.tolist(), steps=steps, guidance_scale=guidance_scale, seed=seed + i,
+                                  guidance_interval=guidance_interval).cpu())
         if progress is not None:
             progress.update(len(chunk))
     return torch.cat(out)

@@ -191,29 +191,50 @@ class GuidedMelDiffusion(ModelPT):
                                  f"{self.labels}")
         return torch.tensor(ids, device=self.device, dtype=torch.long)
 
-    def denoiser(self, label_ids: Optional[torch.Tensor], guidance_scale: float):
-        """``(z_t, log_snr) -> x0`` for the sampler: guided when ``label_ids`` are given and the scale is not 0; x0
+    def denoiser(self, label_ids: Optional[torch.Tensor], guidance_scale: float,
+                 guidance_interval: Optional[Sequence[float]] = None):
+        """``(z_t, log_snr) -> x0`` for the sampler: guided when ``label_ids`` are given and the scale is not 0 (only
+        at diffusion times inside ``guidance_interval`` ``(t_min, t_max)``, if given; see :meth:`generate`); x0
         clipped to ``diffusion.clip_x0``, as DDPM/ADM's clip_denoised does (``x0 = (z - sigma eps) / alpha``
         amplifies eps errors by ``1 / alpha``, ~1800 at log-SNR -15)."""
         clip = self._cfg.diffusion.get("clip_x0")
+        inside = self._guidance_window(guidance_interval)
 
         def model_fn(z_t, log_snr):
             guided = label_ids is not None and guidance_scale != 0
+            scale = inside(log_snr).to(z_t.dtype) * guidance_scale if guided else None  # [B]
+            guided = guided and bool(scale.any())
             prediction, class_grad = self.predict(z_t, log_snr, label_ids if guided else None)
             x0, eps = prediction_to_x0_eps(prediction, z_t, log_snr, self.prediction)
             if guided:  # the guided eps, and the x0 it implies: x0 - sigma / alpha * (eps_guided - eps)
                 alpha, sigma = (broadcast_to(a, z_t) for a in alpha_sigma(log_snr))
-                x0 = x0 - sigma / alpha * (classifier_guidance(eps, log_snr, class_grad, guidance_scale) - eps)
+                eps_guided = classifier_guidance(eps, log_snr, broadcast_to(scale, z_t) * class_grad, 1.0)
+                x0 = x0 - sigma / alpha * (eps_guided - eps)
             return x0.clamp(-float(clip), float(clip)) if clip else x0
 
         return model_fn
 
+    def _guidance_window(self, guidance_interval: Optional[Sequence[float]]):
+        """``log_snr [B] -> bool [B]``: whether each step's diffusion time lies in ``guidance_interval``."""
+        if guidance_interval is None:
+            return lambda log_snr: torch.ones_like(log_snr, dtype=torch.bool)
+        t_min, t_max = (float(t) for t in guidance_interval)
+        if not 0.0 <= t_min < t_max <= 1.0:
+            raise ValueError(f"guidance_interval must be (t_min, t_max) with 0 <= t_min < t_max <= 1 (diffusion "
+                             f"times, 1 = pure noise), got {tuple(guidance_interval)}")
+        bounds = self.schedule(torch.tensor([t_max, t_min], dtype=torch.float64))  # log-SNR falls as t rises
+        low, high = float(bounds[0]), float(bounds[1])
+        return lambda log_snr: (log_snr >= low - 1e-6) & (log_snr <= high + 1e-6)
+
     @torch.no_grad()
     def generate(self, labels: Optional[Sequence[Union[int, str]]] = None, num_samples: Optional[int] = None,
                  steps: Optional[int] = None, guidance_scale: float = 0.0, sampler: Optional[str] = None,
-                 seed: Optional[int] = 0) -> torch.Tensor:
+                 seed: Optional[int] = 0, guidance_interval: Optional[Sequence[float]] = None) -> torch.Tensor:
         """Log-mels ``[B, n_mels, frames]``: one per entry of ``labels`` (ids or names), guided toward that class
-        with ``guidance_scale``; or ``labels=None`` and ``num_samples`` unconditional ones (no guidance)."""
+        with ``guidance_scale``; or ``labels=None`` and ``num_samples`` unconditional ones (no guidance).
+        ``guidance_interval`` ``(t_min, t_max)`` guides only the steps at diffusion times in that interval (1 = pure
+        noise; Kynkaanniemi et al. 2024, "Applying guidance in a limited interval"); default
+        ``diffusion.guidance_interval``, or every step if that is null."""
         if labels is None:
             if guidance_scale != 0:
                 raise ValueError("guidance_scale > 0 needs labels: class guidance steers toward given classes")
@@ -229,7 +250,10 @@ class GuidedMelDiffusion(ModelPT):
         generator = torch.Generator(device=self.device).manual_seed(seed) if seed is not None else None
         shape = (batch, int(self.frozen_classifier.n_mels), int(self.mel_section.frames))
         noise = torch.randn(shape, generator=generator, device=self.device)
-        x0 = sample(self.denoiser(label_ids, guidance_scale), noise, int(steps or diffusion.default_steps),
+        if guidance_interval is None:
+            guidance_interval = diffusion.get("guidance_interval")
+        model_fn = self.denoiser(label_ids, guidance_scale, guidance_interval)
+        x0 = sample(model_fn, noise, int(steps or diffusion.default_steps),
                     schedule=self.schedule, parameterization="x0", sampler=sampler or diffusion.sampler,
                     generator=generator)
         return self.mel.log_mel(x0)
