@@ -91,15 +91,21 @@ class _MeanClassifier(nn.Module):
         return self.forward_with_taps(z_t, log_snr)[0]
 
 
-def test_guidance_moves_samples_toward_the_requested_class(make_cfg):
+def _generator_on_the_mean_classifier(make_cfg):
+    """A generator whose backbone is :class:`_MeanClassifier` (classes "loud", "quiet"), guided at every step."""
     from omegaconf import open_dict
 
     from nemo_distill.models import ClassifierGuidedGenerator
 
-    model = ClassifierGuidedGenerator(make_cfg().model).eval()
+    model = ClassifierGuidedGenerator(make_cfg("model.diffusion.guidance_interval=null").model).eval()
     model.backbone = _MeanClassifier(model.backbone.n_mels, model.backbone.channels)
     with open_dict(model.cfg):
         model.cfg.backbone.labels = ["loud", "quiet"]
+    return model
+
+
+def test_guidance_moves_samples_toward_the_requested_class(make_cfg):
+    model = _generator_on_the_mean_classifier(make_cfg)
     plain = model.generate(num_samples=4, steps=4, seed=0)
     loud = model.generate(["loud"] * 4, steps=4, guidance_scale=3.0, seed=0)
     quiet = model.generate([1] * 4, steps=4, guidance_scale=3.0, seed=0)
@@ -260,12 +266,7 @@ def test_unknown_prediction_is_refused(make_cfg):
 def test_guidance_interval_guides_only_the_steps_inside_it(make_cfg):
     from omegaconf import open_dict
 
-    from nemo_distill.models import ClassifierGuidedGenerator
-
-    model = ClassifierGuidedGenerator(make_cfg().model).eval()
-    model.backbone = _MeanClassifier(model.backbone.n_mels, model.backbone.channels)
-    with open_dict(model.cfg):
-        model.cfg.backbone.labels = ["loud", "quiet"]
+    model = _generator_on_the_mean_classifier(make_cfg)
     plain = model.generate(num_samples=4, steps=4, seed=0)
     everywhere = model.generate(["loud"] * 4, steps=4, guidance_scale=3.0, seed=0)
     assert torch.equal(model.generate(["loud"] * 4, steps=4, guidance_scale=3.0, seed=0,
