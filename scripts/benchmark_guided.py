@@ -127,8 +127,11 @@ def main(argv=None):
 
     table = format_tables(cost, quality)
     device = "GPU" if torch.cuda.is_available() else f"{torch.get_num_threads()} CPU threads"
-    interval = ("every step" if args.guidance_interval is None
-                else "t in [{:g}, {:g}]".format(*args.guidance_interval))
+    if args.guidance_interval is not None:
+        interval = _interval_text(args.guidance_interval)
+    else:  # each model's own diffusion.guidance_interval
+        interval = ", ".join(f"{_interval_text(model.cfg.diffusion.get('guidance_interval'))} ({name})"
+                             for name, model in systems.items())
     caption = (f"{args.samples_per_class} samples per class, {args.steps} DDIM steps, same noise for both systems, "
                f"guidance at {interval}; "
                f"judge: {args.judge}; real clips: {', '.join(args.manifest)}; cost on a batch of {args.cost_batch}, "
@@ -139,6 +142,10 @@ def main(argv=None):
     plot_benchmark(cost, quality, os.path.join(args.out_dir, "benchmark_guided.png"))
     print(table)
     print(caption)
+
+
+def _interval_text(interval) -> str:
+    return "every step" if interval is None else "t in [{:g}, {:g}]".format(*interval)
 
 
 if __name__ == "__main__":
