@@ -22,6 +22,7 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 import nemo_distill  # noqa: F401  (registers the package's config targets)
+from nemo_distill.diffusion.samplers import SAMPLERS
 from nemo_distill.eval.distances import frechet_distance
 from nemo_distill.eval.guided_benchmark import (
     JudgeFeatures,
@@ -63,6 +64,8 @@ def parse_args(argv=None):
                              "default: each model's diffusion.guidance_interval (null: every step)")
     parser.add_argument("--samples-per-class", type=int, default=20)
     parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--sampler", choices=sorted(SAMPLERS), default=None,
+                        help="sampler for both systems (ddpm: stochastic); default: each model's diffusion.sampler")
     parser.add_argument("--batch-size", type=int, default=50, help="samples per generate() call")
     parser.add_argument("--cost-batch", type=int, default=10, help="batch of the per-step cost measurement")
     parser.add_argument("--seed", type=int, default=0)
@@ -118,7 +121,7 @@ def main(argv=None):
         for name, model in systems.items():
             for scale in args.guidance_scales:
                 mels = generate_all(model, requested, args.steps, scale, args.batch_size, args.seed, progress,
-                                    guidance_interval=args.guidance_interval)
+                                    guidance_interval=args.guidance_interval, sampler=args.sampler)
                 row = {"system": name, "guidance_scale": scale,
                        **quality_row(judge, mels, requested, real_embeddings, real_labels)}
                 quality.append(row)
@@ -132,7 +135,9 @@ def main(argv=None):
     else:  # each model's own diffusion.guidance_interval
         interval = ", ".join(f"{_interval_text(model.cfg.diffusion.get('guidance_interval'))} ({name})"
                              for name, model in systems.items())
-    caption = (f"{args.samples_per_class} samples per class, {args.steps} DDIM steps, same noise for both systems, "
+    samplers = {model.cfg.diffusion.sampler for model in systems.values()} if args.sampler is None else {args.sampler}
+    caption = (f"{args.samples_per_class} samples per class, {args.steps} {'/'.join(sorted(samplers)).upper()} steps, "
+               f"same noise for both systems, "
                f"guidance at {interval}; "
                f"judge: {args.judge}; real clips: {', '.join(args.manifest)}; cost on a batch of {args.cost_batch}, "
                f"{device}")

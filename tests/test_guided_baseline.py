@@ -161,7 +161,7 @@ def test_benchmark_script_measures_both_systems(digit_corpus, classifier_nemo, t
               f"{digit_corpus}/val_manifest.json", f"{digit_corpus}/test_manifest.json", "--out-dir", str(out)]
     proc = subprocess.run([*common, "--guided", str(paths["guided"]), "--baseline", str(paths["baseline"]),
                            "--guidance-scales", "0", "2", "--samples-per-class", "2", "--steps", "2",
-                           "--cost-batch", "2"], capture_output=True, text=True, timeout=600)
+                           "--cost-batch", "2", "--sampler", "ddpm"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     assert set(results["cost"]) == {"single_backbone", "two_model"}
@@ -169,13 +169,17 @@ def test_benchmark_script_measures_both_systems(digit_corpus, classifier_nemo, t
     assert rows == {("real", None), *((s, g) for s in ("single_backbone", "two_model") for g in (0.0, 2.0))}
     for row in results["quality"]:
         assert 0.0 <= row["accuracy"] <= 1.0 and row["frechet"] >= 0 and row["diversity"] > 0
+        if row["system"] != "real":  # 2 samples of each of the 10 classes: the mean of the classes' accuracies
+            assert len(row["accuracy_per_class"]) == 10
+            assert sum(row["accuracy_per_class"]) / 10 == pytest.approx(row["accuracy"])
     ours, base = results["cost"]["single_backbone"], results["cost"]["two_model"]
     assert ours["params"]["trainable"] < ours["params"]["total"]
     assert ours["guided"]["macs_per_sample"] > 0 and base["guided"]["ms_per_step"] > 0
     assert "| single_backbone |" in (out / "table.md").read_text()
     # without --guidance-interval each system is guided at its own config's interval (the presets': [0.2, 0.9])
-    assert "guidance at t in [0.2, 0.9] (single_backbone), t in [0.2, 0.9] (two_model)" in (
-        out / "table.md").read_text()
+    caption = (out / "table.md").read_text()
+    assert "2 DDPM steps" in caption  # --sampler, for both systems
+    assert "guidance at t in [0.2, 0.9] (single_backbone), t in [0.2, 0.9] (two_model)" in caption
     assert (out / "benchmark_guided.png").stat().st_size > 10000
 
     swapped = subprocess.run([*common, "--guided", str(paths["baseline"]), "--baseline", str(paths["baseline"])],

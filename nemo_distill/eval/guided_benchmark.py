@@ -95,10 +95,14 @@ def diversity(embeddings: torch.Tensor, labels: torch.Tensor) -> float:
 
 def quality_row(judge: JudgeFeatures, log_mels: torch.Tensor, requested: torch.Tensor,
                 real_embeddings: torch.Tensor, real_labels: torch.Tensor) -> Dict[str, float]:
-    """Judge accuracy against ``requested`` ``[N]``, Frechet distance to the real embeddings, diversity relative to
-    the real clips' (1 = as varied as the recordings)."""
+    """Judge accuracy against ``requested`` ``[N]`` (overall and per requested class, ``None`` for a class not
+    requested), Frechet distance to the real embeddings, diversity relative to the real clips' (1 = as varied as the
+    recordings)."""
     logits, embeddings = judge(log_mels)
-    return {"accuracy": float((logits.argmax(-1) == requested).float().mean()),
+    correct = (logits.argmax(-1) == requested).float()
+    per_class = [float(correct[requested == c].mean()) if bool((requested == c).any()) else None
+                 for c in range(logits.shape[-1])]
+    return {"accuracy": float(correct.mean()), "accuracy_per_class": per_class,
             "frechet": frechet_distance(embeddings, real_embeddings),
             "diversity": diversity(embeddings, requested) / diversity(real_embeddings, real_labels)}
 
@@ -176,13 +180,13 @@ def requested_labels(num_classes: int, samples_per_class: int) -> torch.Tensor:
 
 
 def generate_all(model, labels: torch.Tensor, steps: int, guidance_scale: float, batch_size: int,
-                 seed: int, progress=None, guidance_interval=None) -> torch.Tensor:
+                 seed: int, progress=None, guidance_interval=None, sampler=None) -> torch.Tensor:
     """Log-mels ``[N, n_mels, frames]`` for ``labels`` ``[N]`` in batches; batch ``i`` uses seed ``seed + i`` (the
-    same noise for every system and scale); ``guidance_interval`` as ``GuidedMelDiffusion.generate``'s."""
+    same noise for every system and scale); ``guidance_interval`` and ``sampler`` as ``GuidedMelDiffusion.generate``'s."""
     out = []
     for i, chunk in enumerate(labels.split(batch_size)):
         out.append(model.generate(chunk.tolist(), steps=steps, guidance_scale=guidance_scale, seed=seed + i,
-                                  guidance_interval=guidance_interval).cpu())
+                                  guidance_interval=guidance_interval, sampler=sampler).cpu())
         if progress is not None:
             progress.update(len(chunk))
     return torch.cat(out)
