@@ -44,7 +44,8 @@ def parse_args(argv=None):
     parser.add_argument("--guidance-interval", type=float, nargs=2, default=[0.2, 0.9], metavar=("T_MIN", "T_MAX"),
                         help="diffusion times at which both systems are guided (1 = pure noise)")
     parser.add_argument("--samples-per-class", type=int, default=20)
-    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--sampler", default="ddpm", help="sampler of both systems in the benchmark")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--force", action="store_true", help="retrain every model")
     return parser.parse_args(argv)
@@ -75,9 +76,9 @@ class GuidedDemo:
         judge = self._trained("judge", "DigitJudge", "train_classifier.py", a.classifier_minutes, a.judge_epochs,
                               [test], config="digit_judge")
         guided = self._trained("guided", "ClassifierGuided", "train_guided.py", a.generator_minutes,
-                               a.guided_epochs, [f"backbone_path={classifier}", "+sample_steps=25"])
+                               a.guided_epochs, [f"backbone_path={classifier}", "+sample_steps=50"])
         baseline = self._trained("two_model", "TwoModelGuided", "train_guided.py", a.generator_minutes,
-                                 a.baseline_epochs, [f"classifier_path={classifier}", "+sample_steps=25"],
+                                 a.baseline_epochs, [f"classifier_path={classifier}", "+sample_steps=50"],
                                  config="two_model_guided")
         bench = os.path.join(self.out, "benchmark")
         self.stages.run("benchmark", "benchmark_guided.py", "--guided", guided, "--baseline", baseline,
@@ -85,6 +86,7 @@ class GuidedDemo:
                         f"{self.corpus}/test_manifest.json", "--guidance-scales", *map(str, a.guidance_scales),
                         "--guidance-interval", *map(str, a.guidance_interval),
                         "--samples-per-class", str(a.samples_per_class), "--steps", str(a.steps),
+                        "--sampler", a.sampler,
                         "--out-dir", bench)
         self.report(bench)
 
