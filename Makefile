@@ -25,7 +25,7 @@ demo: $(INSTALLED)
 	$(PY) scripts/demo_tts.py --out-dir outputs/demo --threads $(DEMO_THREADS)
 
 # Spoken digits: a frozen noise-conditioned classifier as a generator's backbone vs a U-Net + classifier, on CPU in
-# ~60 min: corpus -> classifier, judge -> both generators (same minutes) -> benchmark table + plot, report.md.
+# ~70 min: corpus -> classifier, judge -> both generators (same minutes) -> benchmark table + plot, report.md.
 guided-demo: $(INSTALLED)
 	$(PY) scripts/demo_guided.py --out-dir outputs/guided_demo --threads $(DEMO_THREADS)
 

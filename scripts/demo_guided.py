@@ -1,4 +1,4 @@
-"""The classifier-guided generator from nothing, against the two-model baseline, on a CPU (~60 min on 2 cores).
+"""The classifier-guided generator from nothing, against the two-model baseline, on a CPU (~70 min on 2 cores).
 
     python scripts/demo_guided.py --out-dir outputs/guided_demo        (make guided-demo)
 
