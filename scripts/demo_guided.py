@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 
+from nemo_distill.diffusion.samplers import SAMPLERS
 from nemo_distill.utils.files import write_text_atomic
 from nemo_distill.utils.stages import StageRunner
 
@@ -45,7 +46,7 @@ def parse_args(argv=None):
                         help="diffusion times at which both systems are guided (1 = pure noise)")
     parser.add_argument("--samples-per-class", type=int, default=20)
     parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--sampler", default="ddpm", help="sampler of both systems in the benchmark")
+    parser.add_argument("--sampler", choices=sorted(SAMPLERS), default="ddpm", help="sampler of both systems in the benchmark")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--force", action="store_true", help="retrain every model")
     return parser.parse_args(argv)
@@ -76,9 +77,9 @@ class GuidedDemo:
         judge = self._trained("judge", "DigitJudge", "train_classifier.py", a.classifier_minutes, a.judge_epochs,
                               [test], config="digit_judge")
         guided = self._trained("guided", "ClassifierGuided", "train_guided.py", a.generator_minutes,
-                               a.guided_epochs, [f"backbone_path={classifier}", "+sample_steps=50"])
+                               a.guided_epochs, [f"backbone_path={classifier}", f"+sample_steps={a.steps}"])
         baseline = self._trained("two_model", "TwoModelGuided", "train_guided.py", a.generator_minutes,
-                                 a.baseline_epochs, [f"classifier_path={classifier}", "+sample_steps=50"],
+                                 a.baseline_epochs, [f"classifier_path={classifier}", f"+sample_steps={a.steps}"],
                                  config="two_model_guided")
         bench = os.path.join(self.out, "benchmark")
         self.stages.run("benchmark", "benchmark_guided.py", "--guided", guided, "--baseline", baseline,
