@@ -151,6 +151,7 @@ def _train_round(cfg, step: Round, teacher_path: str, teacher_sha256: str, origi
     model = ProgressiveDistillationModel(model_cfg, trainer=trainer)
     logging.info(f"{step.name}: {step.teacher_steps} -> {step.student_steps} steps ({step.stage}), teacher "
                  f"{teacher_path}")
+    logging.info(f"{step.name}: training on {trainer.world_size} process{'es' if trainer.world_size > 1 else ''}")
     trainer.fit(model)
     if getattr(model, "nonfinite_loss_step", None) is not None:
         raise RuntimeError(f"{step.name} stopped at step {model.nonfinite_loss_step} on a non-finite loss; its last "
