@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Benchmark a DiffusionSpectrogramGenerator: diffusion decoder at several samplers and step counts, against its
 own FastPitch decoder, an optional plain FastPitch, and the recordings.
 
@@ -35,7 +49,6 @@ from omegaconf import open_dict
 from tqdm import tqdm
 
 import nemo_distill  # noqa: F401
-from nemo_distill.eval.griffin_lim import griffin_lim
 from nemo_distill.eval.tts_benchmark import (
     default_systems,
     distillation_systems,
@@ -46,6 +59,9 @@ from nemo_distill.eval.tts_benchmark import (
     write_csv,
 )
 from nemo_distill.models import DiffusionSpectrogramGenerator
+from nemo_distill.parts.griffin_lim import griffin_lim
+from nemo_distill.parts.mel_settings import check_mel_settings_match
+from nemo_distill.parts.restore import restore_model
 
 
 def _load_manifest(path):
@@ -215,9 +231,7 @@ def main(argv=None):
 def _load_fastpitch(path, model):
     from nemo.collections.tts.models import FastPitchModel
 
-    from nemo_distill.models.vocoder import check_mel_settings_match
-
-    fastpitch = FastPitchModel.restore_from(path, map_location="cpu").eval()
+    fastpitch = restore_model(path, FastPitchModel)
     if type(fastpitch) is not FastPitchModel:
         raise TypeError(f"--fastpitch {path} holds a {type(fastpitch).__name__}, not a plain FastPitchModel")
     check_mel_settings_match(model.cfg, fastpitch.cfg, other_name="FastPitch")
@@ -225,9 +239,9 @@ def _load_fastpitch(path, model):
 
 
 def _hifigan(path, model):
-    from nemo_distill.models.vocoder import check_mel_settings_match, load_vocoder
+    from nemo.collections.tts.models import HifiGanModel
 
-    vocoder = load_vocoder(path).eval()
+    vocoder = restore_model(path, HifiGanModel)
     check_mel_settings_match(model.cfg, vocoder.cfg)
 
     @torch.no_grad()

@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Benchmark the single-backbone ClassifierGuidedGenerator against the two-model baseline, in one run.
 
     python scripts/benchmark_guided.py --guided outputs/guided/.../ClassifierGuided.nemo \
@@ -40,15 +54,9 @@ from nemo_distill.utils.files import write_json_atomic, write_text_atomic
 
 
 def _restore(path: str, expected: tuple, role: str):
-    from nemo.core.classes import ModelPT
+    from nemo_distill.parts.restore import restore_model
 
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{role}: no such file {path}")
-    model = ModelPT.restore_from(path, map_location="cpu")
-    if not isinstance(model, expected):
-        raise TypeError(f"{role} {path} holds a {type(model).__name__}, expected "
-                        f"{' or '.join(cls.__name__ for cls in expected)}")
-    return model.eval()
+    return restore_model(path, expected, role=role)
 
 
 def parse_args(argv=None):
@@ -81,7 +89,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from nemo_distill.models import ClassifierGuidedGenerator, NoisyClassifierModel, TwoModelGuidedGenerator
-    from nemo_distill.models.labelled_audio import label_loader
+    from nemo_distill.data.labelled_audio import label_loader
 
     systems = {"single_backbone": _restore(args.guided, (ClassifierGuidedGenerator,), "--guided"),
                "two_model": _restore(args.baseline, (TwoModelGuidedGenerator,), "--baseline")}

@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """The classifier-guided generator from nothing, against the two-model baseline, on a CPU (~70 min on 2 cores).
 
     python scripts/demo_guided.py --out-dir outputs/guided_demo        (make guided-demo)
@@ -23,7 +37,7 @@ import os
 
 from nemo_distill.diffusion.samplers import SAMPLERS
 from nemo_distill.utils.files import write_text_atomic
-from nemo_distill.utils.stages import StageRunner
+from demo_stages import StageRunner  # scripts/demo_stages.py, beside this script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

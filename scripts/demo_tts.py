@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """The README's main command: a diffusion voice from nothing, then its distilled students, on a CPU (~75 min).
 
     python scripts/demo_tts.py --out-dir outputs/demo
@@ -5,8 +19,8 @@
 1. builds a Piper corpus of generated sentences (``scripts/build_corpus.py``),
 2. trains NeMo's plain FastPitch (``scripts/train_diffusion_tts.py +baseline=fastpitch``, preset
    ``diffusion_tts_small``): the benchmark's reference and the teacher's front-end,
-   then a DiffusionSpectrogramGenerator whose diffusion decoder learns on that frozen front-end (the issue's
-   ``frontend.init_from``/``freeze`` option: the residual the decoder learns then stays put while it learns),
+   then a DiffusionSpectrogramGenerator whose diffusion decoder learns on that frozen front-end (the
+   ``init_from_nemo_model`` + ``frontend.freeze`` options: the residual the decoder learns then stays put while it learns),
    then the same FastPitch trained on for the decoder's minutes (``fastpitch_same_budget/``): the benchmark's
    reference row has the teacher's whole CPU time; ``--joint`` trains front-end and decoder together instead,
 3. with ``--vocoder-minutes``, trains a HiFi-GAN on the same mel settings (``scripts/train_vocoder.py``, preset
@@ -32,7 +46,7 @@ import json
 import os
 import shutil
 
-from nemo_distill.utils.stages import StageRunner
+from demo_stages import StageRunner  # scripts/demo_stages.py, beside this script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -107,7 +121,7 @@ class Demo:
         fastpitch = None
         if a.fastpitch_minutes > 0:
             fastpitch = self._fastpitch(os.path.join(self.out, "fastpitch"), a.fastpitch_minutes)
-        frontend = [] if a.joint else [f"model.frontend.init_from={fastpitch}", "model.frontend.freeze=true"]
+        frontend = [] if a.joint else [f"+init_from_nemo_model={fastpitch}", "model.frontend.freeze=true"]
         teacher = self._trained(os.path.join(self.out, "teacher"), _config_name(a.teacher_config), a.teacher_config,
                                 "train_diffusion_tts.py", a.teacher_minutes, f"sup_data_path={self.sup}",
                                 "+precompute_sup_data=true", *frontend)

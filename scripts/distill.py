@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Progressive distillation of a diffusion voice: a teacher .nemo and texts in, one student .nemo per round out.
 
     python scripts/distill.py teacher=outputs/demo/teacher/DiffusionTTSSmall.nemo \
@@ -17,7 +31,7 @@ import sys
 import nemo_distill  # noqa: F401  (registers the package's config targets)
 from nemo.core.config import hydra_runner
 from nemo.utils import logging
-from nemo_distill.models.distillation_rounds import run_distillation
+from nemo_distill.distillation import run_distillation
 
 
 @hydra_runner(config_path="../conf", config_name="progressive_distillation")

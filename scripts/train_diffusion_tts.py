@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Train a DiffusionSpectrogramGenerator (NeMo FastPitch front-end + diffusion mel decoder).
 
     python scripts/train_diffusion_tts.py --config-name diffusion_tts_tiny \
@@ -9,6 +23,11 @@ With ``+precompute_sup_data=true`` the pitch/alignment caches are filled first (
 (``exp_manager.resume_if_exists=true``) and TensorBoard logs come from NeMo's ``exp_manager``; the final model is
 saved as ``<log_dir>/<name>.nemo``.
 
+``+init_from_nemo_model=FASTPITCH.nemo`` initialises the front-end from a trained FastPitch through NeMo's
+init-from-pretrained mechanism (``ModelPT.maybe_init_from_pretrained_checkpoint``; the class, mel settings and
+weights are checked first); with ``model.frontend.freeze=true`` only the diffusion decoder then trains. The older
+``model.frontend.init_from=...`` is read as the same, with a deprecation warning.
+
 ``+baseline=fastpitch`` trains NeMo's plain ``FastPitchModel`` from the same config (the ``diffusion`` and
 ``frontend`` sections dropped): the regression-decoder baseline of ``scripts/benchmark.py --fastpitch``.
 
@@ -17,8 +36,8 @@ A non-finite loss stops training without applying that step; the checkpoint of t
 """
 
 import os
-
 import sys
+import warnings
 
 import lightning.pytorch as pl
 from omegaconf import OmegaConf, open_dict
@@ -60,6 +79,13 @@ def main(cfg):
     if baseline == "fastpitch" and cfg.get("exp_manager", None) is not None:
         with open_dict(cfg):  # plain FastPitch logs no diffusion loss: keep the best checkpoint by its val_loss
             cfg.exp_manager.setdefault("checkpoint_callback_params", {})["monitor"] = "val_loss"
+    legacy_init = (cfg.model.get("frontend", {}) or {}).get("init_from")
+    if legacy_init:
+        warnings.warn("model.frontend.init_from is deprecated: use +init_from_nemo_model=<FastPitch .nemo>",
+                      DeprecationWarning)
+        with open_dict(cfg):
+            cfg.init_from_nemo_model = legacy_init
+            cfg.model.frontend.init_from = None
     trainer = pl.Trainer(**cfg.trainer)
     log_dir = exp_manager(trainer, cfg.get("exp_manager", None))
     if baseline == "fastpitch":
@@ -70,6 +96,7 @@ def main(cfg):
         model = FastPitchModel(cfg=model_cfg, trainer=trainer)
     else:
         model = DiffusionSpectrogramGenerator(cfg=cfg.model, trainer=trainer)
+        model.maybe_init_from_pretrained_checkpoint(cfg)
     trainer.callbacks.append(pl.callbacks.LearningRateMonitor())
     trainer.fit(model)
     if getattr(model, "nonfinite_loss_step", None) is not None:

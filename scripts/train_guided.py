@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Train a class-guided digit generator's score network: the single-backbone ClassifierGuidedGenerator (default
 config ``classifier_guided``) or the two-model baseline (``--config-name two_model_guided``, a U-Net guided by a
 separate classifier; ``classifier_path=...`` instead of ``backbone_path``).
@@ -35,7 +49,7 @@ def write_samples(model: GuidedMelDiffusion, folder: str, steps: int, guidance_s
     import matplotlib.pyplot as plt
     import soundfile as sf
 
-    from nemo_distill.eval.griffin_lim import griffin_lim
+    from nemo_distill.parts.griffin_lim import griffin_lim
 
     os.makedirs(folder, exist_ok=True)
     mels = model.generate(model.labels, steps=steps, guidance_scale=guidance_scale, seed=0).cpu().numpy()

@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Train NeMo's HiFi-GAN on the voice's corpus with the generator's mel settings.
 
     python scripts/train_vocoder.py --config-name hifigan_tiny \
@@ -19,7 +33,7 @@ from nemo.collections.tts.models import HifiGanModel
 from nemo.core.config import hydra_runner
 from nemo.utils import logging
 from nemo.utils.exp_manager import exp_manager
-from nemo_distill.models.vocoder import check_mel_settings_match
+from nemo_distill.parts.mel_settings import check_mel_settings_match
 
 
 @hydra_runner(config_path="../conf", config_name="hifigan")

@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """ClassifierGuidedGenerator: frozen backbone, DSM training, guidance toward a known class, .nemo, bad input."""
 
 import copy
@@ -66,7 +80,7 @@ def test_dsm_loss_decreases_on_a_toy_batch(make_cfg):
     optimizer = torch.optim.Adam(model.score_net.parameters(), lr=3e-3)
     losses = []
     for step in range(40):
-        loss = model.dsm_loss(x0, torch.Generator().manual_seed(step % 4))
+        loss = model.denoising_loss(x0, torch.Generator().manual_seed(step % 4))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -192,7 +206,7 @@ def test_score_network_reading_the_logsumexp_gradient(make_cfg):
     taps, lse_grad, class_grad = model.classifier_pass(torch.randn(2, 64, 100), torch.tensor([0.0, 3.0]),
                                                       logsumexp_grad=True)
     assert lse_grad.shape == (2, 64, 100) and lse_grad.abs().sum() > 0 and class_grad is None
-    loss = model.dsm_loss(model.mel(audio, lens)[:2])
+    loss = model.denoising_loss(model.mel(audio, lens)[:2])
     loss.backward()  # the input layer reading the gradient channel is trained
     assert model.score_net.input.weight.grad[:, 1].abs().sum() > 0
     assert not any(p.grad is not None for p in model.backbone.parameters())
@@ -226,7 +240,7 @@ def test_prediction_parameterization_trains_on_its_target_and_samples_the_same_x
     from nemo_distill.diffusion import alpha_sigma, noise_data
     from nemo_distill.models import ClassifierGuidedGenerator
 
-    model = ClassifierGuidedGenerator(make_cfg(f"model.diffusion.prediction={prediction}",
+    model = ClassifierGuidedGenerator(make_cfg(f"model.diffusion.parameterization={prediction}",
                                                "model.diffusion.clip_x0=null").model).eval()
     generator = torch.Generator().manual_seed(0)
     x0 = torch.randn(3, 64, 100, generator=generator)
@@ -244,7 +258,7 @@ def test_prediction_parameterization_trains_on_its_target_and_samples_the_same_x
     torch.testing.assert_close(guided, (z_t - sigma * (eps - 2.0 * sigma * backbone_grad)) / alpha,
                                atol=1e-4, rtol=1e-4)
 
-    # dsm_loss draws t, then eps, from the generator it is given: the same draw here gives the oracle's outputs
+    # denoising_loss draws t, then eps, from the generator it is given: the same draw here gives the oracle's outputs
     draw = torch.Generator().manual_seed(5)
     x0_batch = torch.randn(2, 64, 100, generator=generator)
     log_snr_batch = model.schedule(torch.rand(2, generator=draw, dtype=torch.float64)).float()
@@ -252,15 +266,15 @@ def test_prediction_parameterization_trains_on_its_target_and_samples_the_same_x
     a, s = (v[:, None, None] for v in alpha_sigma(log_snr_batch))
     for name, output in {"eps": eps_batch, "v": a * eps_batch - s * x0_batch}.items():
         model.predict = lambda z, snr, labels=None, output=output: (output, None)
-        loss = model.dsm_loss(x0_batch, torch.Generator().manual_seed(5))
+        loss = model.denoising_loss(x0_batch, torch.Generator().manual_seed(5))
         assert (float(loss) < 1e-8) == (name == prediction), (name, float(loss))
 
 
 def test_unknown_prediction_is_refused(make_cfg):
     from nemo_distill.models import ClassifierGuidedGenerator
 
-    with pytest.raises(ValueError, match="diffusion.prediction must be one of \\['eps', 'v'\\], got 'x1'"):
-        ClassifierGuidedGenerator(make_cfg("model.diffusion.prediction=x1").model)
+    with pytest.raises(ValueError, match="diffusion.parameterization must be one of \\['eps', 'v'\\], got 'x1'"):
+        ClassifierGuidedGenerator(make_cfg("model.diffusion.parameterization=x1").model)
 
 
 def test_guidance_interval_guides_only_the_steps_inside_it(make_cfg):

@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Deployment: the exported graphs, the Triton repository (configs checked against Triton's own schema), the
 torch-free client, parity with PyTorch, and the refusals."""
 
@@ -18,10 +32,9 @@ STEPS = 4
 
 
 def _load_client():
-    spec = importlib.util.spec_from_file_location("infer_onnx", "scripts/infer_onnx.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from nemo_distill.runtime import onnx_client
+
+    return onnx_client
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +59,7 @@ def voice(corpus, tmp_path_factory):
     last = [m for m in generator.fastpitch.duration_predictor.modules() if isinstance(m, torch.nn.Linear)][-1]
     torch.nn.init.constant_(last.bias, math.log(4.0))  # ~4 frames per token, so utterances are not empty
     torch.nn.init.zeros_(last.weight)
-    for p in generator.mel_denoiser.output[-1].parameters():  # the output layer starts at zero: make it count
+    for p in generator.decoder.denoiser.output[-1].parameters():  # the output layer starts at zero: make it count
         torch.nn.init.normal_(p, std=0.05)
     vocoder = HifiGanModel(compose_config("hifigan_tiny", data).model)
     folder = tmp_path_factory.mktemp("voice")
@@ -97,13 +110,13 @@ def test_unrolled_sampler_and_frontend_match_pytorch(voice, tmp_path):
     (mel2,) = ort.InferenceSession(str(tmp_path / "sampler2.onnx")).run(
         None, {"cond": cond, "coarse_mel": coarse_mel, "mel_lens": mel_lens, "noise": noise.numpy()})
     assert np.abs(mel2 - mel).max() > 1e-2
-    assert all(p.requires_grad for p in generator.mel_denoiser.parameters())  # export left them as they were
+    assert all(p.requires_grad for p in generator.decoder.denoiser.parameters())  # export left them as they were
 
 
 def test_sampler_steps_rules(voice):
     from omegaconf import open_dict
 
-    from nemo_distill.export.graphs import UnrolledSamplerGraph, export_sampler_steps
+    from nemo_distill.parts.export_graphs import export_sampler_steps
 
     generator, _, _ = voice
     assert export_sampler_steps(generator) == STEPS
@@ -122,7 +135,7 @@ def test_sampler_steps_rules(voice):
         teacher.cfg.diffusion.sampler = "ddpm"
     teacher.settings.sampler = "ddpm"
     with pytest.raises(ValueError, match="draws new noise at every step"):
-        UnrolledSamplerGraph(teacher, 16)
+        teacher.export_graph("sampler", 16)
     with pytest.raises(ValueError, match="unknown export form"):
         generator.export("x.onnx", form="everything")
 
@@ -217,10 +230,11 @@ def test_infer_onnx_writes_a_wav_without_importing_torch(repo, tmp_path, client)
             f"sys.argv = ['infer_onnx.py', {repo!r}, 'Hello world.', {out!r}, '--seed', '3']\n"
             "try:\n    runpy.run_path('scripts/infer_onnx.py', run_name='__main__')\n"
             "except SystemExit as e:\n    assert e.code == 0, e.code\n"
-            "print('imported:', sorted(m for m in ('torch', 'nemo', 'nemo_distill') if m in sys.modules))\n")
+            "print('imported:', sorted(m for m in ('torch', 'nemo', 'lightning') if m in sys.modules))\n"
+            "print('client:', 'nemo_distill.runtime.onnx_client' in sys.modules)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "imported: []" in result.stdout
+    assert "imported: []" in result.stdout and "client: True" in result.stdout  # the package's runtime, no torch
     with wave.open(out) as f:
         assert (f.getnchannels(), f.getsampwidth(), f.getframerate()) == (1, 2, 22050)
         frames = np.frombuffer(f.readframes(f.getnframes()), dtype="<i2")
@@ -307,3 +321,53 @@ def test_deploy_benchmark_measures_three_systems_in_their_own_processes(repo, vo
     plot_deploy(rows, str(tmp_path / "deploy.png"))
     assert os.path.getsize(tmp_path / "deploy.png") > 0
     assert json.load(open(tmp_path / "deploy_results.json"))[2]["system"] == rows[2]["system"]
+
+
+# -------------------------------------------------------------------------------------- the installed package
+def test_wheel_installed_in_a_fresh_venv_synthesizes_exports_and_runs_onnx(voice, tmp_path):
+    """``pip wheel .``, installed (not editable) into a fresh venv, runs the three entry points from a folder outside
+    the checkout: text -> wav with the .nemo, the Triton repository, text -> wav through onnxruntime. The fresh venv
+    sees the test venv's site-packages for the dependencies (torch, NeMo: a full install would take minutes), but
+    nemo_distill only from the wheel (the checkout's editable finder is not loaded from there)."""
+    import site
+    import sysconfig
+
+    _, _, paths = voice
+    repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels),
+                    repo_root], check=True, capture_output=True, cwd=tmp_path)
+    (wheel,) = wheels.glob("nemo_distill-*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+    python, bin_dir = str(venv / "bin" / "python"), venv / "bin"
+    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    deps = [sysconfig.get_paths()["purelib"], *site.getsitepackages()]
+    with open(os.path.join(purelib, "test_venv_dependencies.pth"), "w") as f:
+        f.write("\n".join(dict.fromkeys(deps)) + "\n")
+    subprocess.run([python, "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)], check=True,
+                   capture_output=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["OMP_NUM_THREADS"] = "1"
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+
+    def run(*command):
+        result = subprocess.run([str(c) for c in command], capture_output=True, text=True, cwd=work, env=env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout
+
+    where = run(python, "-c", "import nemo_distill, nemo_distill.utils.config as c; print(nemo_distill.__file__); "
+                              "print(c.CONF_DIR)").split()
+    assert where[0].startswith(purelib) and where[1].startswith(purelib)  # the wheel's package and its configs
+    assert os.path.isfile(os.path.join(where[1], "diffusion_tts.yaml"))
+    run(bin_dir / "nemo-distill-synthesize", paths["generator"], "--text", "Hello world.", "--out-dir", "synth",
+        "--steps", "2")
+    assert (work / "synth" / "000_diffusion.wav").stat().st_size > 1000
+    run(bin_dir / "nemo-distill-export", paths["generator"], "repo", "--vocoder", paths["vocoder"])
+    assert (work / "repo" / "deploy.json").is_file()
+    run(bin_dir / "nemo-distill-infer-onnx", "repo", "Hello world.", "hello.wav", "--seed", "0")
+    with wave.open(str(work / "hello.wav")) as f:
+        assert f.getnframes() > 1000
+    run(python, "-m", "nemo_distill.eval.deploy_worker", "--help")  # the deployment benchmark's worker, installed

@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """DiffusionSpectrogramGenerator on a tiny tone corpus: training, generation, masks, guidance, .nemo, bad input."""
 
 import copy
@@ -5,6 +19,8 @@ import os
 
 import pytest
 import torch
+
+from nemo_distill.diffusion import SamplingOptions
 
 
 TEXTS = ["hello world.", "a much longer sentence than the first one."]
@@ -67,11 +83,11 @@ def test_batched_decoding_equals_one_by_one(trained):
     tokens, _ = model.parse_batch(TEXTS)
     cond, coarse, lengths = model.encode(tokens)
     noise = torch.randn(coarse.shape, generator=torch.Generator().manual_seed(3))
-    batched = model.decode_spectrogram(cond, coarse, lengths, steps=3, noise=noise, guidance_scale=0.5)
+    batched = model.decoder.decode(cond, coarse, lengths, SamplingOptions(steps=3, noise=noise, guidance_scale=0.5))
     for i in range(len(TEXTS)):
         length = int(lengths[i])
-        single = model.decode_spectrogram(cond[i : i + 1, :, :length], coarse[i : i + 1, :, :length],
-                                          lengths[i : i + 1], steps=3, noise=noise[i : i + 1], guidance_scale=0.5)
+        single = model.decoder.decode(cond[i : i + 1, :, :length], coarse[i : i + 1, :, :length], lengths[i : i + 1],
+                                      SamplingOptions(steps=3, noise=noise[i : i + 1], guidance_scale=0.5))
         assert single.shape[-1] == length
         assert torch.allclose(batched[i, :, :length], single[0], atol=1e-5)
 
@@ -88,7 +104,7 @@ def test_guidance_uses_unconditional_calls(trained):
     model, _ = trained
     tokens, _ = model.parse_batch(TEXTS[:1])
     calls = []
-    handle = model.mel_denoiser.register_forward_pre_hook(lambda module, args: calls.append(args[2].abs().sum().item()))
+    handle = model.decoder.denoiser.register_forward_pre_hook(lambda module, args: calls.append(args[2].abs().sum().item()))
     try:
         model.generate_spectrogram(tokens, steps=3, seed=0)
         assert len(calls) == 3
@@ -130,6 +146,10 @@ def test_bad_noise_and_sampler(trained):
         model.generate_spectrogram(tokens, steps=2, sampler="euler")
     with pytest.raises(ValueError, match="steps must be an integer >= 1"):
         model.generate_spectrogram(tokens, steps=0)
+    with pytest.raises(TypeError, match="step"):  # a misspelt argument is not swallowed
+        model.generate_spectrogram(tokens, step=2)
+    with pytest.raises(ValueError, match="either as options or as keywords"):
+        model.generate_spectrogram(tokens, steps=2, options=SamplingOptions(steps=3))
 
 
 @pytest.mark.parametrize("override,match", [
@@ -164,6 +184,12 @@ def fastpitch_nemo(make_cfg, tmp_path_factory):
     return paths
 
 
+def _init_from(path):
+    from omegaconf import OmegaConf
+
+    return OmegaConf.create({"init_from_nemo_model": path})
+
+
 def test_frozen_frontend_from_fastpitch_trains_only_the_decoder(make_cfg, fastpitch_nemo, tmp_path):
     from nemo.collections.tts.models import FastPitchModel
 
@@ -171,28 +197,32 @@ def test_frozen_frontend_from_fastpitch_trains_only_the_decoder(make_cfg, fastpi
 
     source = FastPitchModel.restore_from(fastpitch_nemo["same"], map_location="cpu")
     trainer = _trainer(tmp_path, 2)
-    model = DiffusionSpectrogramGenerator(
-        make_cfg("model.frontend.freeze=true", f"model.frontend.init_from={fastpitch_nemo['same']}").model,
-        trainer=trainer,
-    )
+    model = DiffusionSpectrogramGenerator(make_cfg("model.frontend.freeze=true").model, trainer=trainer)
+    model.maybe_init_from_pretrained_checkpoint(_init_from(fastpitch_nemo["same"]))  # NeMo's init_from_nemo_model
     encoder_before = copy.deepcopy(model.fastpitch.encoder.state_dict())
     for key, value in encoder_before.items():
         assert torch.equal(value, source.fastpitch.encoder.state_dict()[key]), key
-    denoiser_before = copy.deepcopy(model.mel_denoiser.state_dict())
+    denoiser_before = copy.deepcopy(model.decoder.denoiser.state_dict())
     trainer.fit(model)
     for key, value in model.fastpitch.encoder.state_dict().items():
         assert torch.equal(value, encoder_before[key]), key
-    assert any(not torch.equal(v, denoiser_before[k]) for k, v in model.mel_denoiser.state_dict().items())
+    assert any(not torch.equal(v, denoiser_before[k]) for k, v in model.decoder.denoiser.state_dict().items())
 
 
 def test_nemo_restores_where_its_init_from_fastpitch_is_gone(make_cfg, fastpitch_nemo, tmp_path):
     import shutil
 
+    from nemo.collections.tts.models import FastPitchModel
+
     from nemo_distill.models import DiffusionSpectrogramGenerator
 
     source = str(tmp_path / "fastpitch.nemo")
     shutil.copy(fastpitch_nemo["same"], source)
-    model = DiffusionSpectrogramGenerator(make_cfg(f"model.frontend.init_from={source}").model)
+    with pytest.warns(DeprecationWarning, match="frontend.init_from is deprecated"):  # the old key still works
+        model = DiffusionSpectrogramGenerator(make_cfg(f"model.frontend.init_from={source}").model)
+    reference = FastPitchModel.restore_from(source, map_location="cpu")
+    for key, value in reference.fastpitch.encoder.state_dict().items():
+        assert torch.equal(value, model.fastpitch.encoder.state_dict()[key]), key
     model.save_to(str(tmp_path / "voice.nemo"))
     os.remove(source)  # the .nemo is deployed on a machine without the FastPitch it was initialised from
     restored = DiffusionSpectrogramGenerator.from_nemo(str(tmp_path / "voice.nemo"))
@@ -203,8 +233,9 @@ def test_nemo_restores_where_its_init_from_fastpitch_is_gone(make_cfg, fastpitch
 def test_frontend_with_other_mel_settings_refused(make_cfg, fastpitch_nemo):
     from nemo_distill.models import DiffusionSpectrogramGenerator
 
+    model = DiffusionSpectrogramGenerator(make_cfg().model)
     with pytest.raises(ValueError, match="highfreq=7000.*mel settings"):
-        DiffusionSpectrogramGenerator(make_cfg(f"model.frontend.init_from={fastpitch_nemo['other_mels']}").model)
+        model.maybe_init_from_pretrained_checkpoint(_init_from(fastpitch_nemo["other_mels"]))
 
 
 def test_frontend_from_wrong_class_refused(make_cfg, trained, tmp_path):
@@ -214,7 +245,7 @@ def test_frontend_from_wrong_class_refused(make_cfg, trained, tmp_path):
     path = str(tmp_path / "not_fastpitch.nemo")
     model.save_to(path)
     with pytest.raises(ValueError, match="must be a FastPitch .nemo"):
-        DiffusionSpectrogramGenerator(make_cfg(f"model.frontend.init_from={path}").model)
+        DiffusionSpectrogramGenerator(make_cfg().model).maybe_init_from_pretrained_checkpoint(_init_from(path))
 
 
 def test_export_denoiser_step_matches_model(trained, tmp_path):
@@ -228,9 +259,9 @@ def test_export_denoiser_step_matches_model(trained, tmp_path):
     mask = (torch.arange(coarse.shape[-1])[None] < lengths[:, None])[:, None].float()
     z_t = torch.randn(coarse.shape, generator=torch.Generator().manual_seed(0)) * mask
     log_snr = torch.tensor([-2.0, 3.0])
-    prior = model._prior_input(coarse) * mask
+    prior = model.decoder.prior_input(coarse) * mask
     with torch.no_grad():
-        reference = model.denoise(z_t, log_snr, cond * mask, prior, mask)
+        reference = model.decoder.prediction(z_t, log_snr, cond * mask, prior, mask)
     session = ort.InferenceSession(path)
     feeds = dict(zip([i.name for i in session.get_inputs()], (z_t, log_snr, cond * mask, prior, mask)))
     (output,) = session.run(None, {k: v.numpy() for k, v in feeds.items()})
@@ -246,7 +277,7 @@ def test_shallow_diffusion_start(trained):
     # a tiny t_start barely noises the prior: the result stays at the coarse mel (residual x0 is 0 there)
     coarse = model.generate_coarse_spectrogram(tokens)
     nearly_clean = model.generate_spectrogram(tokens, steps=1, seed=0, t_start=1e-3)
-    assert (nearly_clean - coarse).abs().max() < 1e-2 * float(model.residual_scale)  # x0 units: mel / scale
+    assert (nearly_clean - coarse).abs().max() < 1e-2 * float(model.decoder.residual_scale)  # x0 units: mel / scale
     with pytest.raises(ValueError, match="t_start"):
         model.generate_spectrogram(tokens, steps=2, t_start=0.0)
 
@@ -256,12 +287,12 @@ def test_temperature_scales_the_starting_noise(trained):
     tokens, _ = model.parse_batch(TEXTS[:1])
     cond, coarse, lengths = model.encode(tokens)
     noise = torch.randn(coarse.shape, generator=torch.Generator().manual_seed(3))
-    cooled = model.decode_spectrogram(cond, coarse, lengths, steps=3, noise=noise, temperature=0.5)
-    assert torch.allclose(cooled, model.decode_spectrogram(cond, coarse, lengths, steps=3, noise=0.5 * noise,
-                                                           temperature=1.0), atol=1e-6)
-    assert not torch.allclose(cooled, model.decode_spectrogram(cond, coarse, lengths, steps=3, noise=noise))
+    decode = lambda **options: model.decoder.decode(cond, coarse, lengths, SamplingOptions(steps=3, **options))  # noqa
+    cooled = decode(noise=noise, temperature=0.5)
+    assert torch.allclose(cooled, decode(noise=0.5 * noise, temperature=1.0), atol=1e-6)
+    assert not torch.allclose(cooled, decode(noise=noise))
     with pytest.raises(ValueError, match="temperature must be > 0"):
-        model.decode_spectrogram(cond, coarse, lengths, steps=3, noise=noise, temperature=0.0)
+        decode(noise=noise, temperature=0.0)
 
 
 def test_from_nemo_checks_the_class(trained, tmp_path):
@@ -297,7 +328,7 @@ def test_nonfinite_loss_stops_training_and_keeps_the_last_good_weights(make_cfg,
     trainer.fit(model)
     assert model.nonfinite_loss_step == 2 and len(snapshots) == 3  # stopped: no batch after the bad one
     for key, value in model.state_dict().items():  # the NaN step was not applied
-        if key != "residual_scale":  # a running data statistic (its batch was finite), not a weight
+        if key != "decoder.residual_scale":  # a running data statistic (its batch was finite), not a weight
             assert torch.equal(value, snapshots[-1][key]), key
     assert any(not torch.equal(v, snapshots[0][k]) for k, v in model.state_dict().items())
 
@@ -390,21 +421,21 @@ def test_auto_residual_scale_tracks_the_residual_rms(make_cfg):
     from nemo_distill.models import DiffusionSpectrogramGenerator
 
     model = DiffusionSpectrogramGenerator(make_cfg().model).train()
-    assert model.auto_residual_scale and float(model.residual_scale) == 1.0
+    assert model.decoder.auto_residual_scale and float(model.decoder.residual_scale) == 1.0
     coarse = torch.randn(2, 80, 10)
     mask = torch.ones(2, 1, 10, dtype=torch.bool)
     mask[1, :, 6:] = False
     residual = torch.full_like(coarse, 0.3)
     residual[1, :, 6:] = 100.0  # padding must not count
-    model._update_residual_scale(coarse + residual, coarse, mask)
-    assert float(model.residual_scale) == pytest.approx(0.3, rel=1e-5)  # the first batch sets it
-    model._update_residual_scale(coarse + 0.5, coarse, mask)
-    assert float(model.residual_scale) == pytest.approx(0.99 * 0.3 + 0.01 * 0.5, rel=1e-5)
-    x0 = model._x0_from_mel(coarse + 0.3, coarse)
-    assert torch.allclose(model._mel_from_x0(x0, coarse), coarse + 0.3, atol=1e-6)
-    model.eval()._update_residual_scale(coarse + 5.0, coarse, mask)  # inference never changes it
-    assert float(model.residual_scale) == pytest.approx(0.99 * 0.3 + 0.01 * 0.5, rel=1e-5)
-    assert "residual_scale" in model.state_dict()  # travels with the weights into .nemo and students
+    model.decoder.update_residual_scale(coarse + residual, coarse, mask)
+    assert float(model.decoder.residual_scale) == pytest.approx(0.3, rel=1e-5)  # the first batch sets it
+    model.decoder.update_residual_scale(coarse + 0.5, coarse, mask)
+    assert float(model.decoder.residual_scale) == pytest.approx(0.99 * 0.3 + 0.01 * 0.5, rel=1e-5)
+    x0 = model.decoder.x0_from_mel(coarse + 0.3, coarse)
+    assert torch.allclose(model.decoder.mel_from_x0(x0, coarse), coarse + 0.3, atol=1e-6)
+    model.eval().decoder.update_residual_scale(coarse + 5.0, coarse, mask)  # inference never changes it
+    assert float(model.decoder.residual_scale) == pytest.approx(0.99 * 0.3 + 0.01 * 0.5, rel=1e-5)
+    assert "decoder.residual_scale" in model.state_dict()  # travels with the weights into .nemo and students
 
 
 def test_fixed_residual_scale_is_not_estimated(make_cfg):
@@ -412,6 +443,6 @@ def test_fixed_residual_scale_is_not_estimated(make_cfg):
 
     model = DiffusionSpectrogramGenerator(make_cfg("model.diffusion.residual_scale=0.5").model).train()
     coarse = torch.zeros(1, 80, 4)
-    model._update_residual_scale(coarse + 3.0, coarse, torch.ones(1, 1, 4, dtype=torch.bool))
-    assert float(model.residual_scale) == 0.5
-    assert torch.allclose(model._x0_from_mel(coarse + 1.0, coarse), torch.full_like(coarse, 2.0))
+    model.decoder.update_residual_scale(coarse + 3.0, coarse, torch.ones(1, 1, 4, dtype=torch.bool))
+    assert float(model.decoder.residual_scale) == 0.5
+    assert torch.allclose(model.decoder.x0_from_mel(coarse + 1.0, coarse), torch.full_like(coarse, 2.0))

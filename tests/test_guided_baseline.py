@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """The two-model baseline (U-Net + separate classifier), the clean-clip judge, peak memory and the guided benchmark."""
 
 import json
@@ -184,5 +198,5 @@ def test_benchmark_script_measures_both_systems(digit_corpus, classifier_nemo, t
 
     swapped = subprocess.run([*common, "--guided", str(paths["baseline"]), "--baseline", str(paths["baseline"])],
                              capture_output=True, text=True, timeout=600)
-    assert swapped.returncode != 0 and "holds a TwoModelGuidedGenerator, expected ClassifierGuidedGenerator" in (
+    assert swapped.returncode != 0 and "holds a TwoModelGuidedGenerator, not a ClassifierGuidedGenerator" in (
         swapped.stderr)

@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """ProgressiveDistillationModel and the rounds runner on a tiny teacher: lineage, resume, refusals, DDP sharding."""
 
 import math
@@ -27,7 +41,7 @@ def teacher_nemo(corpus, tmp_path_factory):
     last = [m for m in model.fastpitch.duration_predictor.modules() if isinstance(m, torch.nn.Linear)][-1]
     torch.nn.init.constant_(last.bias, math.log(4.0))
     torch.nn.init.zeros_(last.weight)
-    for p in model.mel_denoiser.output[-1].parameters():  # a teacher that is not the identity
+    for p in model.decoder.denoiser.output[-1].parameters():  # a teacher that is not the identity
         torch.nn.init.normal_(p, std=0.05)
     path = str(tmp_path_factory.mktemp("teacher") / "teacher.nemo")
     model.save_to(path)
@@ -45,7 +59,7 @@ def _cfg(teacher, manifest, out_dir, *overrides):
 
 @pytest.fixture(scope="module")
 def distilled(teacher_nemo, corpus, tmp_path_factory):
-    from nemo_distill.models.distillation_rounds import run_distillation
+    from nemo_distill.distillation import run_distillation
 
     out = tmp_path_factory.mktemp("distill")
     paths = run_distillation(_cfg(teacher_nemo, corpus[1], out))
@@ -78,8 +92,8 @@ def test_plan_runs_all_rounds_and_students_carry_lineage(distilled, teacher_nemo
     # the student was trained: its denoiser moved away from the teacher's, the front-end did not
     student = DiffusionSpectrogramGenerator.from_nemo(paths[-1])
     t_state, s_state = teacher.state_dict(), student.state_dict()
-    assert any(not torch.equal(t_state[k], s_state[k]) for k in t_state if k.startswith("mel_denoiser."))
-    assert all(torch.equal(t_state[k], s_state[k]) for k in t_state if not k.startswith("mel_denoiser."))
+    assert any(not torch.equal(t_state[k], s_state[k]) for k in t_state if k.startswith("decoder."))
+    assert all(torch.equal(t_state[k], s_state[k]) for k in t_state if not k.startswith("decoder."))
     tokens, _ = student.parse_batch(["hello world.", "a tiny test sentence."])
     mels = student.generate_spectrogram(tokens, seed=0)  # its default steps, as scripts/synthesize.py would
     assert mels.shape[:2] == (2, 80) and torch.isfinite(mels).all()
@@ -87,7 +101,7 @@ def test_plan_runs_all_rounds_and_students_carry_lineage(distilled, teacher_nemo
 
 def test_distilling_a_student_further_keeps_the_origin_teacher(distilled, teacher_nemo, corpus, tmp_path):
     from nemo_distill.models import DiffusionSpectrogramGenerator
-    from nemo_distill.models.distillation_rounds import run_distillation
+    from nemo_distill.distillation import run_distillation
 
     _, paths = distilled
     further = run_distillation(_cfg(paths[-1], corpus[1], tmp_path, "plan.teacher_steps=2", "plan.student_steps=1"))
@@ -106,19 +120,23 @@ def test_model_checkpoints_only_the_student_denoiser(distilled, teacher_nemo):
         cfg.teacher_path, cfg.teacher_steps, cfg.synthetic_data = teacher_nemo, 8, str(out / "synthetic")
     model = ProgressiveDistillationModel(cfg)
     assert model.student_steps == 4
-    assert all(k.startswith("denoiser.") for k in model.state_dict())
-    assert not any(p.requires_grad for p in model.teacher.parameters())
+    state = model.state_dict()
+    assert all(k.startswith("decoder.") for k in state)  # the student's decoder: the teacher is teacher_path's
+    assert not any(p.requires_grad for p in model.teacher_decoder.parameters())
+    model.load_state_dict(state)  # strict: a checkpoint without the teacher resumes
+    legacy = {k.replace("decoder.", "", 1): v for k, v in state.items() if k != "decoder.residual_scale"}
+    model.load_state_dict(legacy)  # a round checkpoint written before the decoder unit (keys denoiser.*)
     batch = next(iter(model._train_dl))
     loss = model.distillation_loss(batch)
     assert loss.ndim == 0 and torch.isfinite(loss) and loss.requires_grad
     # the shards' teacher sample is reproducible from its seeds, whatever the batch and padding (validation relies
     # on it: "distance to the full-step teacher from the same noise")
-    assert float(model._l1_to_teacher(model._sample(model.teacher, batch, 8), batch)) < 1e-4
-    assert float(model._l1_to_teacher(model._sample(model.teacher, batch, 2), batch)) > 1e-3
+    assert float(model._l1_to_teacher(model._sample(model.teacher_decoder, batch, 8), batch)) < 1e-4
+    assert float(model._l1_to_teacher(model._sample(model.teacher_decoder, batch, 2), batch)) > 1e-3
 
 
 def test_seeded_noise_does_not_depend_on_padding():
-    from nemo_distill.models.synthetic_data import seeded_noise
+    from nemo_distill.data.synthetic_shards import seeded_noise
 
     short = seeded_noise([3, 4], torch.tensor([5, 7]), 2, torch.zeros(2, 2, 7))
     padded = seeded_noise([4], torch.tensor([7]), 2, torch.zeros(1, 2, 12))
@@ -127,7 +145,7 @@ def test_seeded_noise_does_not_depend_on_padding():
 
 
 def test_rerun_reuses_shards_and_finished_rounds(distilled, teacher_nemo, corpus):
-    from nemo_distill.models.distillation_rounds import run_distillation
+    from nemo_distill.distillation import run_distillation
 
     out, paths = distilled
     files = sorted((out / "synthetic").iterdir()) + [Path(p) for p in paths]
@@ -137,7 +155,7 @@ def test_rerun_reuses_shards_and_finished_rounds(distilled, teacher_nemo, corpus
 
 
 def test_interrupted_round_resumes_and_keeps_finished_work(teacher_nemo, corpus, tmp_path, monkeypatch):
-    from nemo_distill.models.distillation_rounds import run_distillation
+    from nemo_distill.distillation import run_distillation
     from nemo_distill.models.progressive_distillation import ProgressiveDistillationModel
 
     out = tmp_path / "run"
@@ -177,7 +195,7 @@ def test_interrupted_round_resumes_and_keeps_finished_work(teacher_nemo, corpus,
     (256, 3, r"cannot halve 256 .* 3 .*nearest valid plans"),
 ])
 def test_bad_plan_refused_with_nearest_valid_plans(teacher_steps, student_steps, match):
-    from nemo_distill.models.distillation_rounds import plan_rounds
+    from nemo_distill.distillation import plan_rounds
 
     with pytest.raises(ValueError, match=match):
         plan_rounds(teacher_steps, student_steps)
@@ -187,7 +205,7 @@ def test_bad_plan_refused_with_nearest_valid_plans(teacher_steps, student_steps,
 
 def test_wrong_teacher_class_refused_before_any_work(corpus, tmp_path):
     from nemo_distill.models import ToyDiffusionModel
-    from nemo_distill.models.distillation_rounds import run_distillation
+    from nemo_distill.distillation import run_distillation
     from nemo_distill.utils.config import compose_config
 
     toy = str(tmp_path / "toy.nemo")
@@ -198,8 +216,17 @@ def test_wrong_teacher_class_refused_before_any_work(corpus, tmp_path):
     assert not out.exists()
 
 
+def test_trainer_max_steps_refused_before_any_work(teacher_nemo, corpus, tmp_path):
+    from nemo_distill.distillation import run_distillation
+
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="trainer.max_steps=5: a round's length is model.round_steps"):
+        run_distillation(_cfg(teacher_nemo, corpus[1], out, "+trainer.max_steps=5"))
+    assert not out.exists()  # it was silently dropped before: now refused, and nothing written
+
+
 def test_other_teacher_in_the_same_folder_refused(distilled, corpus, tmp_path):
-    from nemo_distill.models.distillation_rounds import run_distillation
+    from nemo_distill.distillation import run_distillation
 
     out, paths = distilled
     with pytest.raises(ValueError, match="holds a distillation with other settings.*teacher_sha256"):

@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 import pytest
 import torch
 
@@ -26,7 +40,7 @@ def test_griffin_lim_survives_diverged_mels():
     import numpy as np
     from omegaconf import OmegaConf
 
-    from nemo_distill.eval.griffin_lim import griffin_lim
+    from nemo_distill.parts.griffin_lim import griffin_lim
 
     cfg = OmegaConf.create({"sample_rate": 22050, "n_fft": 1024, "n_window_size": 1024, "n_window_stride": 256,
                             "log_zero_guard_value": 1e-5, "mag_power": 1.0, "highfreq": 8000})

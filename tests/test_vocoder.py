@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """The voice's HiFi-GAN: NeMo's HifiGanModel with exactly the generator's mel settings."""
 
 import pytest
@@ -34,7 +48,7 @@ def test_vocoder_preprocessor_computes_the_generators_mels(configs, corpus):
 def test_mel_settings_mismatch_names_the_settings(configs):
     from omegaconf import open_dict
 
-    from nemo_distill.models.vocoder import check_mel_settings_match
+    from nemo_distill.parts.mel_settings import check_mel_settings_match
 
     generator_cfg, vocoder_cfg = configs
     check_mel_settings_match(generator_cfg.model, vocoder_cfg.model)  # the shipped pair matches
@@ -73,21 +87,24 @@ def vocoder_nemo(corpus, tmp_path_factory):
 
 
 def test_trained_vocoder_restores_and_turns_mels_into_audio(vocoder_nemo, configs):
-    from nemo_distill.models.vocoder import check_mel_settings_match, load_vocoder
+    from nemo.collections.tts.models import HifiGanModel
+    from nemo_distill.parts.mel_settings import check_mel_settings_match
+    from nemo_distill.parts.restore import restore_model
 
-    vocoder = load_vocoder(vocoder_nemo)
+    vocoder = restore_model(vocoder_nemo, HifiGanModel)
     check_mel_settings_match(configs[0].model, vocoder.cfg)
     with torch.no_grad():
         audio = vocoder.convert_spectrogram_to_audio(spec=torch.randn(2, 80, 20) - 5)
     assert audio.shape == (2, 19 * 256) and torch.isfinite(audio).all()
 
 
-def test_load_vocoder_refuses_another_class(tmp_path):
+def test_restoring_a_vocoder_refuses_another_class(tmp_path):
+    from nemo.collections.tts.models import HifiGanModel
     from nemo_distill.models import ToyDiffusionModel
-    from nemo_distill.models.vocoder import load_vocoder
+    from nemo_distill.parts.restore import restore_model
     from nemo_distill.utils.config import compose_config
 
     path = str(tmp_path / "toy.nemo")
     ToyDiffusionModel(compose_config("toy_diffusion").model).save_to(path)
     with pytest.raises(TypeError, match="holds a ToyDiffusionModel, not a HifiGanModel"):
-        load_vocoder(path)
+        restore_model(path, HifiGanModel)

@@ -1,6 +1,20 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Precompute the supplementary data NeMo's TTSDataset caches (pitch by pyin, alignment priors) and pitch statistics.
 
-``TTSDataset`` computes pitch with librosa's pyin on first access (~0.35 s per second of audio on one core) and
+``TTSDataset`` computes pitch with librosa's pyin on first access (slow: seconds per clip on one core) and
 caches it under ``sup_data_path``. Doing it once, up front, with DataLoader workers and a progress bar, keeps the
 first training epoch from stalling, and yields the ``pitch_mean``/``pitch_std`` that ``pitch_norm`` needs.
 NeMo writes those caches with a plain ``torch.save``: unreadable files (a crash mid-write) are deleted and recomputed.

@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Synthetic distillation data on disk: the teacher's conditioning, noise seeds and samples, as checksummed shards.
 
 Progressive distillation needs no recordings: for every text, the teacher's FastPitch front-end computes the
@@ -23,7 +37,8 @@ import torch
 
 from nemo_distill.utils.files import atomic_path, sha256_file, sha256_text, write_json_atomic
 
-__all__ = ["SHARD_FORMAT", "SHARD_TENSORS", "ShardSpec", "SyntheticShardStore", "SyntheticUtterances", "collate"]
+__all__ = ["SHARD_FORMAT", "SHARD_TENSORS", "ShardSpec", "SyntheticShardStore", "SyntheticUtterances", "collate",
+           "seeded_noise"]
 
 SHARD_FORMAT = 2  # 2: each utterance's noise is drawn at its own length (independent of padding)
 # name -> shape per shard: n = utterances in the shard, T = longest of them (padding past ``lengths`` is zero)
@@ -207,3 +222,14 @@ def collate(items) -> Dict[str, torch.Tensor]:
         "text_ids": torch.tensor([item[3] for item in items]),
         "seeds": torch.tensor([item[4] for item in items]),
     }
+
+
+def seeded_noise(seeds: Sequence[int], lengths: torch.Tensor, n_mels: int, like: torch.Tensor) -> torch.Tensor:
+    """The noise of a batch, ``[B, n_mels, like.shape[-1]]``: utterance ``i`` gets ``[n_mels, lengths[i]]`` drawn from
+    its own seed, zero-padded, so its noise does not depend on the batch it is in or on the padding."""
+    frames = like.shape[-1]
+    noise = []
+    for seed, length in zip(seeds, lengths.tolist()):
+        own = torch.randn(n_mels, int(length), generator=torch.Generator().manual_seed(int(seed)))
+        noise.append(torch.nn.functional.pad(own, (0, frames - int(length))))
+    return torch.stack(noise).to(device=like.device, dtype=like.dtype)

@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """The diffusion core: schedules, parameterizations, samplers, loss weightings, guidance and distillation.
 
 Pure torch, no NeMo import, so every formula here can be tested in milliseconds.
@@ -15,8 +29,10 @@ from nemo_distill.diffusion.guidance import (
     classifier_free_guidance,
     classifier_guidance,
     classifier_guided_model_fn,
+    classifier_guided_x0,
 )
 from nemo_distill.diffusion.losses import dsm_loss, noise_data, weighted_denoising_loss
+from nemo_distill.diffusion.masks import frame_mask
 from nemo_distill.diffusion.parameterization import (
     PARAMETERIZATIONS,
     check_parameterization,
@@ -32,6 +48,7 @@ from nemo_distill.diffusion.schedules import (
     get_schedule,
     sampling_log_snrs,
 )
+from nemo_distill.diffusion.options import SamplingOptions
 from nemo_distill.diffusion.weighting import WEIGHTINGS, loss_weight
 
 __all__ = [
@@ -41,6 +58,7 @@ __all__ = [
     "WEIGHTINGS",
     "CosineSchedule",
     "LinearBetaSchedule",
+    "SamplingOptions",
     "alpha_sigma",
     "cfg_model_fn",
     "check_parameterization",
@@ -48,9 +66,11 @@ __all__ = [
     "classifier_free_guidance",
     "classifier_guidance",
     "classifier_guided_model_fn",
+    "classifier_guided_x0",
     "ddim_step",
     "distillation_plan",
     "dsm_loss",
+    "frame_mask",
     "get_schedule",
     "loss_weight",
     "make_denoiser",

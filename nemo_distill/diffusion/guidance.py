@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Guidance: classifier-free (Ho & Salimans 2022) and classifier gradient guidance (Dhariwal & Nichol 2021).
 
 Both return a ``model_fn(z_t, log_snr) -> prediction`` that :func:`~nemo_distill.diffusion.samplers.sample` takes.
@@ -10,7 +24,8 @@ import torch
 from nemo_distill.diffusion.parameterization import broadcast_to, check_parameterization, prediction_to_x0_eps
 from nemo_distill.diffusion.schedules import alpha_sigma
 
-__all__ = ["classifier_free_guidance", "classifier_guidance", "cfg_model_fn", "classifier_guided_model_fn"]
+__all__ = ["classifier_free_guidance", "classifier_guidance", "classifier_guided_x0", "cfg_model_fn",
+           "classifier_guided_model_fn"]
 
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -43,6 +58,15 @@ def classifier_guidance(
     return eps_pred - guidance_scale * broadcast_to(sigma, eps_pred) * grad_log_prob
 
 
+def classifier_guided_x0(x0_pred: torch.Tensor, eps_pred: torch.Tensor, log_snr: torch.Tensor,
+                         guided_grad: torch.Tensor) -> torch.Tensor:
+    """The x0 that the guided noise ``eps - sigma * guided_grad`` implies (``guided_grad``: the guidance scale times
+    ``grad_z log p(y | z_t)``, ``[B, ...]``): ``x0 - sigma / alpha * (eps_guided - eps)``."""
+    alpha, sigma = (broadcast_to(a, x0_pred) for a in alpha_sigma(log_snr))
+    eps_guided = classifier_guidance(eps_pred, log_snr, guided_grad, 1.0)
+    return x0_pred - sigma / alpha * (eps_guided - eps_pred)
+
+
 def _grad_log_prob(log_prob_fn, z_t: torch.Tensor, log_snr: torch.Tensor) -> torch.Tensor:
     with torch.enable_grad():
         z = z_t.detach().requires_grad_(True)
@@ -71,13 +95,14 @@ def classifier_guided_model_fn(
         if guidance_scale == 0:
             return prediction
         x0_pred, eps_pred = prediction_to_x0_eps(prediction, z_t, log_snr, parameterization)
-        eps_guided = classifier_guidance(eps_pred, log_snr, _grad_log_prob(log_prob_fn, z_t, log_snr), guidance_scale)
-        alpha, sigma = (broadcast_to(a, z_t) for a in alpha_sigma(log_snr))
+        guided_grad = guidance_scale * _grad_log_prob(log_prob_fn, z_t, log_snr)
+        eps_guided = classifier_guidance(eps_pred, log_snr, guided_grad, 1.0)
         if parameterization == "eps":
             return eps_guided
-        x0_guided = (z_t - sigma * eps_guided) / alpha
+        x0_guided = classifier_guided_x0(x0_pred, eps_pred, log_snr, guided_grad)
         if parameterization == "x0":
             return x0_guided
+        alpha, sigma = (broadcast_to(a, z_t) for a in alpha_sigma(log_snr))
         return alpha * eps_guided - sigma * x0_guided
 
     return guided

@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Deployment benchmark: the teacher (PyTorch, N steps), the distilled student (PyTorch, k steps) and the student's
 exported repository (onnxruntime, no torch), text -> mel -> HiFi-GAN audio, on the same texts and noise.
 
@@ -20,7 +34,7 @@ from nemo_distill.utils.files import write_json_atomic
 
 __all__ = ["format_deploy_table", "plot_deploy", "run_deploy_benchmark"]
 
-WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "deploy_worker.py")
+WORKER = "nemo_distill.eval.deploy_worker"  # run as a module of the installed package
 
 
 def _mb(paths: Sequence[str]) -> float:
@@ -28,7 +42,7 @@ def _mb(paths: Sequence[str]) -> float:
 
 
 def _run_worker(args: List[str], out: str, threads: int, seed: int, texts_path: str) -> Dict:
-    command = [sys.executable, WORKER, *args, "--texts", texts_path, "--threads", str(threads), "--seed", str(seed),
+    command = [sys.executable, "-m", WORKER, *args, "--texts", texts_path, "--threads", str(threads), "--seed", str(seed),
                "--out", out]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:

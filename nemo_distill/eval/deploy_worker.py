@@ -1,17 +1,30 @@
-"""One system of the deployment benchmark, measured alone in its own process (run by path, not as a module).
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
 
-    python nemo_distill/eval/deploy_worker.py onnx  --repo REPO --texts texts.json --out result.json
-    python nemo_distill/eval/deploy_worker.py torch --model M.nemo --vocoder V.nemo --steps K --texts ... --out ...
+"""One system of the deployment benchmark, measured alone in its own process.
+
+    python -m nemo_distill.eval.deploy_worker onnx  --repo REPO --texts texts.json --out result.json
+    python -m nemo_distill.eval.deploy_worker torch --model M.nemo --vocoder V.nemo --steps K --texts ... --out ...
 
 A fresh process per system makes the memory figures mean something: the peak resident set of a process that
 loads and runs only that system (``VmHWM``), and how much of it the model and its inference add on top of the
-imports. The ``onnx`` system imports onnxruntime and numpy only (``scripts/infer_onnx.py``); the ``torch`` system
+imports. The ``onnx`` system imports onnxruntime and numpy only (:mod:`nemo_distill.runtime.onnx_client`); the ``torch`` system
 imports NeMo, as a PyTorch deployment would. Same texts, same noise (drawn with numpy from ``seed + i``, the
 client's recipe), batch 1, one untimed warm-up utterance. Writes a JSON result, the mels and the audio (``.npz``).
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import resource
@@ -20,7 +33,7 @@ import time
 
 import numpy as np
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from nemo_distill.runtime import onnx_client
 
 
 def _rss_mb() -> float:
@@ -34,14 +47,6 @@ def _rss_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def _load_client():
-    """``scripts/infer_onnx.py`` as a module (no torch import): the ONNX client and its noise recipe."""
-    spec = importlib.util.spec_from_file_location("infer_onnx", os.path.join(REPO_ROOT, "scripts", "infer_onnx.py"))
-    client = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(client)
-    return client
 
 
 class OnnxSystem:
@@ -73,16 +78,15 @@ class TorchSystem:
         import torch
 
         torch.set_num_threads(args.threads)
-        sys.path.insert(0, REPO_ROOT)
-        import nemo_distill  # noqa: F401
+        from nemo.collections.tts.models import HifiGanModel
         from nemo_distill.models import DiffusionSpectrogramGenerator
-        from nemo_distill.models.vocoder import load_vocoder
+        from nemo_distill.parts.restore import restore_model
 
         self.torch, self.steps = torch, args.steps
         self.imported_rss = _rss_mb()
         start = time.perf_counter()
         self.model = DiffusionSpectrogramGenerator.from_nemo(args.model)
-        self.vocoder = load_vocoder(args.vocoder)
+        self.vocoder = restore_model(args.vocoder, HifiGanModel)
         self.load_s = time.perf_counter() - start
         self.sample_rate, self.hop = int(self.model.cfg.sample_rate), int(self.model.cfg.preprocessor.n_window_stride)
         self.n_mels = int(self.model.cfg.n_mel_channels)
@@ -147,9 +151,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     with open(args.texts) as f:
         texts = json.load(f)
-    client = _load_client()
-    system = OnnxSystem(args, client) if args.system == "onnx" else TorchSystem(args)
-    mels, audios, result = measure(system, texts, args.seed, client.starting_noise)
+    system = OnnxSystem(args, onnx_client) if args.system == "onnx" else TorchSystem(args)
+    mels, audios, result = measure(system, texts, args.seed, onnx_client.starting_noise)
     result["imports"] = sorted(m for m in ("torch", "nemo", "onnxruntime") if m in sys.modules)
     np.savez(os.path.splitext(args.out)[0] + ".npz", *mels)
     np.savez(os.path.splitext(args.out)[0] + "_audio.npz", *audios)

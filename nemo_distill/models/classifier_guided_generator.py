@@ -1,9 +1,23 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """ClassifierGuidedGenerator: a frozen noise-conditioned classifier reused as a class-conditional generator's backbone.
 
 The backbone is a trained :class:`~nemo_distill.models.noisy_classifier.NoisyClassifierModel` (its classifier
 network, frozen, kept in this model's checkpoint). A light :class:`~nemo_distill.modules.tap_score_net.TapScoreNet`
 reads the backbone's stage outputs ("taps") for ``z_t`` and predicts the noise ``eps`` (or ``v``, see
-``diffusion.prediction``); only it and its own thin encoder of ``z_t`` (``score_net.own_encoder``) are trained, by
+``diffusion.parameterization``); only it and its own thin encoder of ``z_t`` (``score_net.own_encoder``) are trained, by
 denoising score matching (see :class:`~nemo_distill.models.guided_mel_diffusion.GuidedMelDiffusion`).
 
 Sampling runs the backbone once per step: its taps feed the score network (the unconditional score ``-eps / sigma``)

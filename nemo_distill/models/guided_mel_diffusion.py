@@ -1,10 +1,25 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Class-guided diffusion of 1-s log-mels with a frozen noise-conditioned classifier: what the single-backbone
 generator and the two-model baseline share.
 
 Both diffuse the classifier's normalised log-mel ``x0`` ``[B, n_mels, frames]``, train only their score network by
 denoising score matching and sample with class guidance from the frozen classifier (Dhariwal & Nichol):
-``eps - guidance_scale * sigma * grad_z log p(y | z_t)``. The score network predicts what ``diffusion.prediction``
-names: ``eps`` (loss ``|eps_pred - eps|^2``: DSM ``|s + eps / sigma|^2`` weighted by ``sigma^2``, which weights the
+``eps - guidance_scale * sigma * grad_z log p(y | z_t)``. The score network predicts what
+``diffusion.parameterization`` names (``diffusion.prediction`` in configs written before: still read, with a
+deprecation warning): ``eps`` (loss ``|eps_pred - eps|^2``: DSM ``|s + eps / sigma|^2`` weighted by ``sigma^2``, which weights the
 x0 error by the SNR and so almost ignores the noisiest levels) or ``v`` (loss ``|v_pred - v|^2``: the x0 error
 weighted by SNR + 1, at least 1 at every level; the score is the same, ``eps = sigma * z_t + alpha * v``). They
 differ in where the prediction comes from (:meth:`predict`): taps of the classifier itself
@@ -17,6 +32,7 @@ checkpoint, so the saved ``.nemo`` restores without the classifier file.
 """
 
 import copy
+import warnings
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
@@ -25,10 +41,12 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nemo.core.classes import ModelPT
 from nemo.core.classes.common import safe_instantiate
-from nemo_distill.diffusion import alpha_sigma, classifier_guidance, noise_data, sample
+from nemo_distill.data.labelled_audio import MEL_KEYS, clip_mel_mismatch, label_loader
+from nemo_distill.diffusion import classifier_guided_x0, noise_data, sample
 from nemo_distill.diffusion.parameterization import broadcast_to, prediction_to_x0_eps, target_from_x0_eps
-from nemo_distill.models.diffusion_settings import schedule_from_config
-from nemo_distill.models.labelled_audio import MEL_KEYS, LogMelSpace, label_loader, mel_settings_mismatch
+from nemo_distill.modules.diffusion_settings import schedule_from_config
+from nemo_distill.modules.log_mel_space import LogMelSpace
+from nemo_distill.parts.restore import restore_model
 
 __all__ = ["GuidedMelDiffusion"]
 
@@ -37,15 +55,13 @@ def _classifier_section(path: str, generator_mel: Optional[DictConfig]) -> tuple
     """Restore the classifier ``.nemo`` at ``path`` -> (config section for the generator, its classifier weights)."""
     from nemo_distill.models.noisy_classifier import NoisyClassifierModel
 
-    source = ModelPT.restore_from(path, map_location="cpu")
-    if not isinstance(source, NoisyClassifierModel):
-        raise TypeError(f"{path} holds a {type(source).__name__}, not a NoisyClassifierModel")
+    source = restore_model(path, NoisyClassifierModel)
     theirs = source.mel_settings
     if generator_mel is not None:
         ours = {key: generator_mel.get(key) for key in MEL_KEYS}
         ours["preprocessor"] = (OmegaConf.to_container(generator_mel.preprocessor)
                                 if generator_mel.get("preprocessor") is not None else theirs["preprocessor"])
-        differing = mel_settings_mismatch(ours, theirs)
+        differing = clip_mel_mismatch(ours, theirs)
         if differing:
             raise ValueError(f"the classifier {path} and this generator compute different mels: " + "; ".join(
                 f"{key}: generator {a}, classifier {b}" for key, (a, b) in differing.items()))
@@ -60,11 +76,11 @@ class GuidedMelDiffusion(ModelPT):
     """Config: ``<classifier_key>_path`` (a ``NoisyClassifierModel`` ``.nemo``), ``mel`` (optional:
     ``sample_rate``/``n_mels``/``frames``/``mel_mean``/``mel_scale``/``preprocessor`` the classifier must have),
     ``score_net`` (``_target_``; the subclass fills in what it takes from the classifier), ``diffusion``
-    (``schedule``, ``prediction``: ``eps`` (default) or ``v``, ``default_steps``, ``sampler``, ``clip_x0``),
+    (``schedule``, ``parameterization``: ``eps`` (default) or ``v``, ``default_steps``, ``sampler``, ``clip_x0``),
     ``train_ds``, ``validation_ds``, ``optim``. Subclasses set ``classifier_key`` and implement
     :meth:`_score_net_config` and :meth:`predict`."""
 
-    predictions = ("eps", "v")
+    parameterizations = ("eps", "v")
 
     classifier_key = "classifier"
 
@@ -88,9 +104,11 @@ class GuidedMelDiffusion(ModelPT):
         self.add_module(key, classifier.requires_grad_(False).eval())
         self.score_net = safe_instantiate(self._score_net_config(copy.deepcopy(self._cfg.score_net)))
         self.schedule = schedule_from_config(self._cfg.diffusion.schedule)
-        self.prediction = str(self._cfg.diffusion.get("prediction", "eps"))
-        if self.prediction not in self.predictions:
-            raise ValueError(f"diffusion.prediction must be one of {list(self.predictions)}, got {self.prediction!r}")
+        self.parameterization = _parameterization(self._cfg.diffusion)
+        if self.parameterization not in self.parameterizations:
+            key = "prediction" if self._cfg.diffusion.get("prediction") is not None else "parameterization"
+            raise ValueError(f"diffusion.{key} must be one of {list(self.parameterizations)}, got "
+                             f"{self.parameterization!r}")
 
     @property
     def frozen_classifier(self) -> torch.nn.Module:
@@ -124,13 +142,13 @@ class GuidedMelDiffusion(ModelPT):
 
     def predict(self, z_t: torch.Tensor, log_snr: torch.Tensor, labels: Optional[torch.Tensor] = None):
         """``(prediction, class_grad)``: the score network's output ``[B, n_mels, frames]`` in the
-        ``diffusion.prediction`` parameterization and, when ``labels`` are given, the frozen classifier's
+        ``diffusion.parameterization`` and, when ``labels`` are given, the frozen classifier's
         ``grad_z log p(labels | z_t)`` (else None). Gradients flow into the score network only without labels."""
         raise NotImplementedError
 
     def predict_eps(self, z_t: torch.Tensor, log_snr: torch.Tensor) -> torch.Tensor:
         """The unconditional noise prediction ``[B, n_mels, frames]``."""
-        return prediction_to_x0_eps(self.predict(z_t, log_snr)[0], z_t, log_snr, self.prediction)[1]
+        return prediction_to_x0_eps(self.predict(z_t, log_snr)[0], z_t, log_snr, self.parameterization)[1]
 
     # ---------------------------------------------------------------------------------------- classifier pass
     def classifier_pass(self, z_t: torch.Tensor, log_snr: torch.Tensor, labels: Optional[torch.Tensor] = None,
@@ -155,25 +173,27 @@ class GuidedMelDiffusion(ModelPT):
         return [tap.detach() for tap in taps], grads.get("lse"), grads.get("class")
 
     # ------------------------------------------------------------------------------------------------- training
-    def dsm_loss(self, x0: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        """Denoising score matching on clean ``x0`` ``[B, n_mels, frames]`` at uniformly drawn times."""
+    def denoising_loss(self, x0: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Denoising score matching on clean ``x0`` ``[B, n_mels, frames]`` at uniformly drawn times, as the MSE of
+        the score network's prediction (``eps``: the score-form DSM weighted by ``sigma^2``; ``v``: by
+        ``sigma^2 (SNR + 1)``)."""
         t = torch.rand(x0.shape[0], generator=generator, device=x0.device, dtype=torch.float64)
         log_snr = self.schedule(t).to(x0.dtype)
         eps = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
         z_t = noise_data(x0, log_snr, eps)
-        target = target_from_x0_eps(x0, eps, log_snr, self.prediction)
+        target = target_from_x0_eps(x0, eps, log_snr, self.parameterization)
         return torch.mean((self.predict(z_t, log_snr)[0] - target) ** 2)
 
     def training_step(self, batch, batch_idx):
         audio, audio_lens, _, _ = batch
-        loss = self.dsm_loss(self.mel(audio, audio_lens))
+        loss = self.denoising_loss(self.mel(audio, audio_lens))
         self.log("train_dsm_loss", loss, prog_bar=True, batch_size=audio.shape[0])
         return loss
 
     def validation_step(self, batch, batch_idx):
         audio, audio_lens, _, _ = batch
         generator = torch.Generator(device=audio.device).manual_seed(1000 + batch_idx)
-        loss = self.dsm_loss(self.mel(audio, audio_lens), generator)
+        loss = self.denoising_loss(self.mel(audio, audio_lens), generator)
         self.log("val_dsm_loss", loss, prog_bar=True, batch_size=audio.shape[0], sync_dist=True)
         return loss
 
@@ -205,11 +225,9 @@ class GuidedMelDiffusion(ModelPT):
             scale = inside(log_snr).to(z_t.dtype) * guidance_scale if guided else None  # [B]
             guided = guided and bool(scale.any())
             prediction, class_grad = self.predict(z_t, log_snr, label_ids if guided else None)
-            x0, eps = prediction_to_x0_eps(prediction, z_t, log_snr, self.prediction)
-            if guided:  # the guided eps, and the x0 it implies: x0 - sigma / alpha * (eps_guided - eps)
-                alpha, sigma = (broadcast_to(a, z_t) for a in alpha_sigma(log_snr))
-                eps_guided = classifier_guidance(eps, log_snr, broadcast_to(scale, z_t) * class_grad, 1.0)
-                x0 = x0 - sigma / alpha * (eps_guided - eps)
+            x0, eps = prediction_to_x0_eps(prediction, z_t, log_snr, self.parameterization)
+            if guided:  # the x0 the guided eps implies
+                x0 = classifier_guided_x0(x0, eps, log_snr, broadcast_to(scale, z_t) * class_grad)
             return x0.clamp(-float(clip), float(clip)) if clip else x0
 
         return model_fn
@@ -271,3 +289,16 @@ class GuidedMelDiffusion(ModelPT):
     @classmethod
     def list_available_models(cls):
         return None
+
+
+def _parameterization(diffusion: DictConfig) -> str:
+    """``diffusion.parameterization`` (the name every config of the package uses); ``diffusion.prediction``, its name
+    in guided configs written before, is read with a deprecation warning."""
+    if diffusion.get("prediction") is not None:
+        if diffusion.get("parameterization") is not None and diffusion.parameterization != diffusion.prediction:
+            raise ValueError(f"diffusion.prediction ({diffusion.prediction!r}) and diffusion.parameterization "
+                             f"({diffusion.parameterization!r}) disagree: keep parameterization only")
+        warnings.warn("diffusion.prediction is deprecated: it is diffusion.parameterization now (same values)",
+                      DeprecationWarning, stacklevel=3)
+        return str(diffusion.prediction)
+    return str(diffusion.get("parameterization", "eps"))

@@ -1,7 +1,21 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """NoisyClassifierModel: a noise-conditioned log-mel classifier trained on noised inputs at every noise level.
 
-The backbone of the classifier-guided generator (DESIGN.md, "Classifier-guided generator"). Audio goes through
-NeMo's ``AudioToMelSpectrogramPreprocessor`` and NeMo's ``AudioToClassificationLabelDataset`` (manifests with a
+The backbone of the classifier-guided generator (:mod:`nemo_distill.models.classifier_guided_generator`). Audio
+goes through NeMo's ``AudioToMelSpectrogramPreprocessor`` and NeMo's ``AudioToClassificationLabelDataset`` (manifests with a
 ``label`` field, e.g. ``scripts/build_corpus.py digits``); the log-mel is cropped to ``frames`` frames and
 normalised, ``x0 = (log_mel - mel_mean) / mel_scale`` ``[B, n_mels, frames]``: the space the generator diffuses
 in. Each training example is noised to a time drawn uniformly from ``[0, train_max_time]`` (default 1: every
@@ -19,8 +33,9 @@ from omegaconf import DictConfig
 from nemo.core.classes import ModelPT
 from nemo.core.classes.common import safe_instantiate
 from nemo_distill.diffusion import noise_data
-from nemo_distill.models.diffusion_settings import schedule_from_config
-from nemo_distill.models.labelled_audio import LogMelSpace, label_loader
+from nemo_distill.modules.diffusion_settings import schedule_from_config
+from nemo_distill.data.labelled_audio import label_loader
+from nemo_distill.modules.log_mel_space import LogMelSpace
 
 __all__ = ["NoisyClassifierModel"]
 

@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """ProgressiveDistillationModel: one round of progressive distillation (Salimans & Ho 2022) of a diffusion voice.
 
 The teacher is a :class:`DiffusionSpectrogramGenerator` ``.nemo`` sampled with ``teacher_steps`` DDIM steps; the
@@ -15,9 +29,12 @@ in diffusion space), a student step ``t -> s`` of the ``K``-step grid and fresh 
 ``t`` the student's single call learns the teacher's guided prediction ``(1 + w) x0(z, c) - w x0(z, null)``, which
 costs two calls; the step count is unchanged.
 
-Only the student's mel denoiser is trained (and checkpointed: the teacher and the shared front-end are restored from
-``teacher_path``). :meth:`save_student` writes the student as a ``DiffusionSpectrogramGenerator`` ``.nemo`` whose
-``default_steps`` is the student's and whose ``distillation`` config section records its lineage.
+Training needs the two decoders only (the shards hold FastPitch's conditioning): ``teacher_decoder`` (frozen) and
+``decoder`` (the student's, a copy of the teacher's to start with), both
+:class:`~nemo_distill.modules.mel_decoder.DiffusionMelDecoder` used through their public API. Checkpoints hold the
+student's decoder; the teacher's weights come from ``teacher_path`` and are left out of them. :meth:`save_student`
+writes the student as a ``DiffusionSpectrogramGenerator`` ``.nemo`` (the teacher's front-end and the trained decoder)
+whose ``default_steps`` is the student's and whose ``distillation`` config section records its lineage.
 """
 
 import copy
@@ -29,25 +46,26 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nemo.core.classes import ModelPT
 from nemo.utils import logging
-from nemo_distill.data.synthetic_shards import SyntheticUtterances, collate
+from nemo_distill.data.synthetic_shards import SyntheticUtterances, collate, seeded_noise
 from nemo_distill.diffusion import (
     WEIGHTINGS,
-    cfg_model_fn,
+    SamplingOptions,
     check_halvable,
+    frame_mask,
     noise_data,
-    prediction_to_x0_eps,
     student_step_log_snrs,
     teacher_two_step,
     two_step_target,
     weighted_denoising_loss,
 )
-from nemo_distill.models.diffusion_spectrogram_generator import DiffusionSpectrogramGenerator, _frame_mask
-from nemo_distill.models.synthetic_data import seeded_noise
+from nemo_distill.models.diffusion_spectrogram_generator import DiffusionSpectrogramGenerator
+from nemo_distill.parts.tensorboard import log_mels_and_audio
 from nemo_distill.utils.files import atomic_path
 
 __all__ = ["ProgressiveDistillationModel", "STAGES"]
 
 STAGES = ("progressive", "guidance")
+_TEACHER = "teacher_decoder."
 
 
 class ProgressiveDistillationModel(ModelPT):
@@ -75,28 +93,37 @@ class ProgressiveDistillationModel(ModelPT):
         self.stage = stage
         self.teacher_steps = teacher_steps
         self.student_steps = teacher_steps // 2 if stage == "progressive" else teacher_steps
-        student = DiffusionSpectrogramGenerator.from_nemo(cfg.teacher_path)
-        student.requires_grad_(False)
-        # plain attributes, not submodules: the teacher and the front-end stay out of this model's state_dict
-        self.__dict__["_teacher"] = teacher.requires_grad_(False)
-        self.__dict__["_student"] = student
-        self.denoiser = student.mel_denoiser.requires_grad_(True)
-        self._check_data_matches(teacher)
+        self.teacher_decoder = teacher.decoder.requires_grad_(False).eval()
+        self.decoder = copy.deepcopy(teacher.decoder).requires_grad_(True)  # the student's
+        self.teacher_cfg = copy.deepcopy(teacher.cfg)
+        del teacher  # the front-end is not needed to train: the shards hold its outputs
+        self._register_state_dict_hook(_drop_teacher)
+        self._register_load_state_dict_pre_hook(self._fill_teacher)
+        self._check_data_matches()
         self._naive_val_l1 = None
 
-    @property
-    def teacher(self) -> DiffusionSpectrogramGenerator:
-        return self._teacher
+    def setup_optimizer_param_groups(self):
+        self._optimizer_param_groups = [{"params": list(self.decoder.parameters())}]  # the student's decoder only
 
-    @property
-    def student(self) -> DiffusionSpectrogramGenerator:
-        return self._student
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.teacher_decoder.eval()
+        return self
 
-    def _check_data_matches(self, teacher: DiffusionSpectrogramGenerator) -> None:
+    def _fill_teacher(self, state_dict, prefix, *args):
+        """Load hook: checkpoints leave the teacher out (its weights are ``teacher_path``'s); round checkpoints
+        written before the decoder unit name the student's weights ``denoiser.*``."""
+        for key in [k for k in state_dict if k.startswith(prefix + "denoiser.")]:
+            state_dict[prefix + "decoder." + key[len(prefix):]] = state_dict.pop(key)
+        for key, value in self.teacher_decoder.state_dict(prefix=prefix + _TEACHER).items():
+            state_dict.setdefault(key, value)
+        state_dict.setdefault(prefix + "decoder.residual_scale", self.decoder.residual_scale)
+
+    def _check_data_matches(self) -> None:
         if self._train_dl is None:
             return
         generation = self._synthetic_utterances().generation
-        expected = {"n_mels": int(teacher.cfg.n_mel_channels), "cond_channels": int(teacher.mel_denoiser.cond_channels)}
+        expected = {"n_mels": int(self.teacher_cfg.n_mel_channels), "cond_channels": self.teacher_decoder.cond_channels}
         found = {key: generation.get(key) for key in expected}
         if found != expected:
             raise ValueError(f"the synthetic data {self._cfg.synthetic_data} were made for {found}, the teacher "
@@ -128,41 +155,19 @@ class ProgressiveDistillationModel(ModelPT):
             self._validation_dl = self._loader(val_data_config, train=False)
 
     # --------------------------------------------------------------------------------------------- training
-    def on_fit_start(self):
-        for model in (self.teacher, self.student):
-            model.to(self.device)
-        self.teacher.eval()
-
     def _window(self, batch: Dict[str, torch.Tensor]):
-        """A random window of at most ``max_frames`` frames: ``(x0, cond, prior, mask)`` in diffusion space."""
-        cond, coarse, mel, lengths = batch["cond"], batch["coarse_mel"], batch["teacher_mel"], batch["lengths"]
-        frames, max_frames = mel.shape[-1], int(self._cfg.get("max_frames") or mel.shape[-1])
-        if frames > max_frames:
-            start = int(torch.randint(0, frames - max_frames + 1, (1,)))
-            cond, coarse, mel = (x[..., start: start + max_frames] for x in (cond, coarse, mel))
-            lengths, frames = (lengths - start).clamp(0, max_frames), max_frames
-        mask = _frame_mask(lengths, frames)
-        student = self.student
-        return student._x0_from_mel(mel, coarse) * mask, cond * mask, student._prior_input(coarse) * mask, mask
-
-    def _teacher_x0_fn(self, cond, prior, mask, guidance_scale: float = 0.0):
-        teacher = self.teacher
-
-        def model_fn(cond_, prior_):
-            return lambda z_t, log_snr: teacher.denoise(z_t, log_snr, cond_, prior_, mask)
-
-        prediction_fn = cfg_model_fn(model_fn(cond, prior), model_fn(torch.zeros_like(cond), torch.zeros_like(prior)),
-                                     guidance_scale)
-
-        def x0_fn(z_t, log_snr):
-            x0, _ = prediction_to_x0_eps(prediction_fn(z_t, log_snr), z_t, log_snr, teacher.parameterization)
-            return x0 * mask
-
-        return x0_fn
+        """A random window of at most ``max_frames`` frames: ``(x0, cond, coarse, mask)``, ``x0`` the teacher's
+        sample in diffusion space."""
+        decoder = self.decoder
+        mel, coarse, cond, lengths = decoder.random_window(
+            batch["teacher_mel"], batch["coarse_mel"], batch["cond"], lengths=batch["lengths"],
+            max_frames=self._cfg.get("max_frames") or batch["teacher_mel"].shape[-1])
+        mask = frame_mask(lengths, mel.shape[-1])
+        return decoder.x0_from_mel(mel, coarse) * mask, cond * mask, coarse, mask
 
     def distillation_loss(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
-        x0, cond, prior, mask = self._window(batch)
-        settings, batch_size = self.student.settings, x0.shape[0]
+        x0, cond, coarse, mask = self._window(batch)
+        settings, batch_size = self.decoder.settings, x0.shape[0]
         t_start = settings.t_start
         if self.stage == "progressive":
             step = torch.randint(0, self.student_steps, (batch_size,), device=x0.device)
@@ -174,17 +179,18 @@ class ProgressiveDistillationModel(ModelPT):
         # the states the sampler visits: x0 from the teacher, noise at the sampling temperature (DDIM from
         # temperature * eps stays near alpha * x0 + sigma * temperature * eps)
         z_t = noise_data(x0, log_snr_t, settings.temperature * torch.randn_like(x0)) * mask
+        teacher = self.teacher_decoder
         with torch.no_grad():
             if self.stage == "progressive":
-                teacher_x0 = self._teacher_x0_fn(cond, prior, mask)
+                teacher_x0 = lambda z, log_snr: teacher.x0_prediction(z, log_snr, cond, coarse, mask)  # noqa: E731
                 z_s = teacher_two_step(teacher_x0, z_t, log_snr_t, log_snr_mid, log_snr_s)
                 x0_target = two_step_target(z_t, z_s, log_snr_t, log_snr_s) * mask
             else:
-                teacher_x0 = self._teacher_x0_fn(cond, prior, mask, float(self._cfg.guidance_scale))
-                x0_target = teacher_x0(z_t, log_snr_t)
-        prediction = self.denoiser(z_t, log_snr_t, cond, prior, mask)
-        return weighted_denoising_loss(prediction, z_t, log_snr_t, x0_target, settings.parameterization,
-                                       self._cfg.weighting, float(self._cfg.get("weighting_gamma", 5.0)), mask=mask)
+                x0_target = teacher.x0_prediction(z_t, log_snr_t, cond, coarse, mask,
+                                                  guidance_scale=float(self._cfg.guidance_scale))
+        x0_student = self.decoder.x0_prediction(z_t, log_snr_t, cond, coarse, mask)
+        return weighted_denoising_loss(x0_student, z_t, log_snr_t, x0_target, "x0", self._cfg.weighting,
+                                       float(self._cfg.get("weighting_gamma", 5.0)), mask=mask)
 
     def training_step(self, batch, batch_idx):
         loss = self.distillation_loss(batch)
@@ -199,50 +205,39 @@ class ProgressiveDistillationModel(ModelPT):
 
     # ------------------------------------------------------------------------------------------- validation
     @torch.no_grad()
-    def _sample(self, model: DiffusionSpectrogramGenerator, batch, steps: int) -> torch.Tensor:
+    def _sample(self, decoder, batch, steps: int) -> torch.Tensor:
         coarse = batch["coarse_mel"]
         noise = seeded_noise(batch["seeds"].tolist(), batch["lengths"], coarse.shape[1], coarse)
-        return model.decode_spectrogram(batch["cond"], coarse, batch["lengths"], steps=steps, sampler="ddim",
-                                        noise=noise)
+        return decoder.decode(batch["cond"], coarse, batch["lengths"],
+                              SamplingOptions(steps=steps, sampler="ddim", noise=noise))
 
     def _l1_to_teacher(self, mel: torch.Tensor, batch) -> torch.Tensor:
-        mask = _frame_mask(batch["lengths"], mel.shape[-1]).expand_as(mel)
+        mask = frame_mask(batch["lengths"], mel.shape[-1]).expand_as(mel)
         return (mel - batch["teacher_mel"]).abs()[mask].mean()
 
     def validation_step(self, batch, batch_idx):
         """Mel L1 between the student's ``K``-step sample and the teacher's full-step sample from the same noise."""
         size = batch["lengths"].shape[0]
-        student_mel = self._sample(self.student, batch, self.student_steps)
+        student_mel = self._sample(self.decoder, batch, self.student_steps)
         self.log("val_l1_to_teacher", self._l1_to_teacher(student_mel, batch), batch_size=size, sync_dist=True)
         if self._naive_val_l1 is None or batch_idx >= len(self._naive_val_l1):
-            naive = self._sample(self.teacher, batch, self.student_steps)  # the teacher sampled naively at K steps
+            naive = self._sample(self.teacher_decoder, batch, self.student_steps)  # the teacher, naively at K
             self._naive_val_l1 = (self._naive_val_l1 or []) + [self._l1_to_teacher(naive, batch)]
         self.log("val_l1_naive_to_teacher", self._naive_val_l1[batch_idx], batch_size=size, sync_dist=True)
-        if batch_idx == 0:
-            self._log_example(student_mel[0, :, : int(batch["lengths"][0])],
-                              batch["teacher_mel"][0, :, : int(batch["lengths"][0])])
-
-    def _log_example(self, student_mel: torch.Tensor, teacher_mel: torch.Tensor) -> None:
-        from lightning.pytorch.loggers import TensorBoardLogger
-
-        if not isinstance(self.logger, TensorBoardLogger) or self.trainer.sanity_checking:
-            return
-        from nemo.collections.tts.parts.utils.helpers import plot_spectrogram_to_numpy
-        from nemo_distill.eval.griffin_lim import griffin_lim
-
-        writer, step = self.logger.experiment, self.global_step
-        for name, mel in (("student", student_mel), ("teacher_full_steps", teacher_mel)):
-            writer.add_image(f"val_mel_{name}", plot_spectrogram_to_numpy(mel.float().cpu().numpy()), step,
-                             dataformats="HWC")
-        audio = griffin_lim(student_mel.float().cpu().numpy(), self.student.cfg.preprocessor)
-        writer.add_audio("val_audio_student_griffin_lim", torch.from_numpy(audio), step,
-                         sample_rate=self.student.cfg.sample_rate)
+        if batch_idx == 0 and not self.trainer.sanity_checking:
+            length = int(batch["lengths"][0])
+            log_mels_and_audio(self.logger, self.global_step, {
+                "student": student_mel[0, :, :length], "teacher_full_steps": batch["teacher_mel"][0, :, :length]},
+                audio_name="student", preprocessor_cfg=self.teacher_cfg.preprocessor,
+                sample_rate=self.teacher_cfg.sample_rate)
 
     # ------------------------------------------------------------------------------------------------ output
     def save_student(self, path: str, lineage: Optional[Dict] = None) -> str:
-        """Write the student as a ``DiffusionSpectrogramGenerator`` ``.nemo`` (atomically): default steps = the
-        student's, guidance folded in (``stage: guidance``), ``distillation`` = its lineage."""
-        student = self.student
+        """Write the student as a ``DiffusionSpectrogramGenerator`` ``.nemo`` (atomically): the teacher's front-end
+        with the trained decoder, default steps = the student's, guidance folded in (``stage: guidance``),
+        ``distillation`` = its lineage."""
+        student = DiffusionSpectrogramGenerator.from_nemo(self._cfg.teacher_path)
+        student.decoder.load_state_dict({k: v.cpu() for k, v in self.decoder.state_dict().items()})
         cfg = copy.deepcopy(student.cfg)
         with open_dict(cfg):
             cfg.diffusion.default_steps = int(self.student_steps)
@@ -254,13 +249,17 @@ class ProgressiveDistillationModel(ModelPT):
                 **(lineage or {}),
             })
         student.cfg = cfg
-        device = self.device
-        student.to("cpu")
         with atomic_path(path) as tmp:
             student.save_to(tmp)
-        student.to(device)
         return path
 
     @classmethod
     def list_available_models(cls):
         return None
+
+
+def _drop_teacher(module, state_dict, prefix, local_metadata):
+    """State-dict hook: the frozen teacher is ``teacher_path``'s, not part of a round's checkpoint."""
+    for key in [k for k in state_dict if k.startswith(prefix + _TEACHER)]:
+        del state_dict[key]
+    return state_dict

@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """A diffusion model of 2-D toy data as a NeMo ``ModelPT``: the diffusion core driven by NeMo and Lightning.
 
 Small enough to train in seconds on a CPU; used to check registration (``.nemo`` save/restore of a plugin
@@ -15,7 +29,7 @@ from nemo.core.classes import ModelPT
 from nemo.core.classes.common import safe_instantiate
 from nemo_distill.data.toy2d import sample_toy
 from nemo_distill.diffusion import noise_data, sample, weighted_denoising_loss
-from nemo_distill.models.diffusion_settings import DiffusionSettings
+from nemo_distill.modules.diffusion_settings import DiffusionSettings
 
 
 __all__ = ["ToyDiffusionModel"]

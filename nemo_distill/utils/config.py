@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Compose this package's Hydra configs from Python (tests, notebooks) the way ``hydra_runner`` does for scripts."""
 
 import os
@@ -7,7 +21,10 @@ from omegaconf import DictConfig
 
 __all__ = ["CONF_DIR", "compose_config"]
 
-CONF_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "conf")
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# installed from a wheel: nemo_distill/conf; in a checkout (or an editable install): the repository's conf/
+CONF_DIR = next((d for d in (os.path.join(_PACKAGE, "conf"), os.path.join(os.path.dirname(_PACKAGE), "conf"))
+                 if os.path.isdir(d)), os.path.join(os.path.dirname(_PACKAGE), "conf"))
 
 
 def compose_config(name: str, overrides: Sequence[str] = (), config_dir: str = CONF_DIR) -> DictConfig:

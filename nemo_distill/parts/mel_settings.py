@@ -1,18 +1,32 @@
-"""The voice's vocoder: NeMo's ``HifiGanModel`` with exactly the generator's mel settings.
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Mel settings: which preprocessor settings change the mel a model sees, and the one check that two models agree.
 
 A HiFi-GAN only turns a mel into speech if it was trained on mels computed the same way (same filterbank edges,
-log guard, padding value...). NeMo's stock HiFi-GAN config differs from the FastPitch/diffusion one in
-``highfreq`` handling, ``pad_value`` and ``log_zero_guard_type``; :func:`check_mel_settings_match` refuses such a
-pair with a message naming the differing settings rather than letting it produce noise.
+log guard, padding value...); a FastPitch front-end only initialises a diffusion voice with its own mel settings; a
+classifier only guides a generator in the same log-mel space. NeMo's stock HiFi-GAN config differs from the
+FastPitch/diffusion one in ``highfreq`` handling, ``pad_value`` and ``log_zero_guard_type``:
+:func:`check_mel_settings_match` refuses such a pair with a message naming the differing settings rather than
+letting it produce noise.
 """
 
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Sequence, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 
-import nemo_distill  # noqa: F401  (registers the package's config targets)
-from nemo.collections.tts.models import HifiGanModel
-from nemo.core.classes import ModelPT
+__all__ = ["MEL_KEYS", "check_mel_settings_match", "mel_settings", "mel_settings_mismatch"]
 
 # Preprocessor settings that change the mel a model sees, under the names of
 # ``AudioToMelSpectrogramPreprocessor``; ``FilterbankFeatures`` spells ``features`` as ``nfilt``.
@@ -61,21 +75,17 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
+def mel_settings_mismatch(ours: Mapping, theirs: Mapping, keys: Sequence[str] = MEL_KEYS) -> Dict[str, Tuple]:
+    """``{key: (ours, theirs)}`` for every key of ``keys`` whose values differ (numbers to a relative 1e-9)."""
+    return {key: (ours.get(key), theirs.get(key)) for key in keys if not _same(ours.get(key), theirs.get(key))}
+
+
 def check_mel_settings_match(generator_cfg: Any, other_cfg: Any, other_name: str = "vocoder") -> None:
     """Raise ``ValueError`` naming every mel setting in which ``other_cfg`` differs from ``generator_cfg``."""
-    ours, theirs = mel_settings(generator_cfg), mel_settings(other_cfg)
-    differences = [f"{key}: generator {ours[key]!r}, {other_name} {theirs[key]!r}"
-                   for key in MEL_KEYS if not _same(ours[key], theirs[key])]
+    differences = mel_settings_mismatch(mel_settings(generator_cfg), mel_settings(other_cfg))
     if differences:
+        details = "; ".join(f"{key}: generator {a!r}, {other_name} {b!r}" for key, (a, b) in differences.items())
         raise ValueError(
-            f"the {other_name}'s mel settings differ from the generator's ({'; '.join(differences)}); "
+            f"the {other_name}'s mel settings differ from the generator's ({details}); "
             f"train the {other_name} with the generator's preprocessor (conf/hifigan.yaml does)"
         )
-
-
-def load_vocoder(path: str, map_location: str = "cpu") -> HifiGanModel:
-    """Restore a HiFi-GAN ``.nemo``; another class is a ``TypeError`` naming what the file holds."""
-    model = ModelPT.restore_from(path, map_location=map_location)
-    if not isinstance(model, HifiGanModel):
-        raise TypeError(f"{path} holds a {type(model).__name__}, not a HifiGanModel vocoder")
-    return model.eval()

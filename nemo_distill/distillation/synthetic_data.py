@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """Generate a teacher's synthetic distillation data with Lightning's ``trainer.predict``, sharded across ranks.
 
 Rank ``r`` of ``W`` takes the shards ``r, r + W, ...`` of the plan (fixed by index, so ranks agree without talking)
@@ -14,10 +28,11 @@ import lightning.pytorch as pl
 import torch
 
 from nemo.utils import logging
-from nemo_distill.data.synthetic_shards import ShardSpec, SyntheticShardStore
-from nemo_distill.models.diffusion_spectrogram_generator import DiffusionSpectrogramGenerator
+from nemo_distill.data.synthetic_shards import ShardSpec, SyntheticShardStore, seeded_noise
+from nemo_distill.diffusion import SamplingOptions
+from nemo_distill.models import DiffusionSpectrogramGenerator
 
-__all__ = ["SyntheticDataGenerator", "generate_synthetic_data", "read_texts", "seeded_noise"]
+__all__ = ["SyntheticDataGenerator", "generate_synthetic_data", "read_texts"]
 
 
 def read_texts(path: str, limit: Optional[int] = None) -> List[str]:
@@ -80,25 +95,14 @@ class SyntheticDataGenerator(pl.LightningModule):
         tokens, _ = teacher.parse_batch(list(texts))
         cond, coarse, lengths = teacher.encode(tokens.to(self.device))
         noise = seeded_noise(seeds, lengths, coarse.shape[1], coarse)
-        mel = teacher.decode_spectrogram(cond, coarse, lengths, steps=self.steps, sampler=self.sampler,
-                                         guidance_scale=self.guidance_scale, noise=noise)
+        mel = teacher.decoder.decode(cond, coarse, lengths, SamplingOptions(
+            steps=self.steps, sampler=self.sampler, guidance_scale=self.guidance_scale, noise=noise))
         return {"cond": cond, "coarse_mel": coarse, "teacher_mel": mel, "lengths": lengths.cpu(),
                 "seeds": torch.tensor(list(seeds))}
 
 
 def _only(items):
     return items[0]
-
-
-def seeded_noise(seeds: Sequence[int], lengths: torch.Tensor, n_mels: int, like: torch.Tensor) -> torch.Tensor:
-    """The noise of a batch, ``[B, n_mels, like.shape[-1]]``: utterance ``i`` gets ``[n_mels, lengths[i]]`` drawn from
-    its own seed, zero-padded, so its noise does not depend on the batch it is in or on the padding."""
-    frames = like.shape[-1]
-    noise = []
-    for seed, length in zip(seeds, lengths.tolist()):
-        own = torch.randn(n_mels, int(length), generator=torch.Generator().manual_seed(int(seed)))
-        noise.append(torch.nn.functional.pad(own, (0, frames - int(length))))
-    return torch.stack(noise).to(device=like.device, dtype=like.dtype)
 
 
 def _pad_to(tensor: torch.Tensor, frames: int) -> torch.Tensor:
@@ -130,7 +134,7 @@ def generate_synthetic_data(
         teacher.parse_batch([text])
     generation = {"teacher_sha256": teacher_sha256, "steps": int(steps), "sampler": sampler,
                   "guidance_scale": float(guidance_scale), "seed": int(seed), "shard_size": int(shard_size),
-                  "n_mels": int(teacher.cfg.n_mel_channels), "cond_channels": int(teacher.mel_denoiser.cond_channels)}
+                  "n_mels": int(teacher.cfg.n_mel_channels), "cond_channels": teacher.decoder.cond_channels}
     store = SyntheticShardStore(root)
     specs = store.plan(texts, shard_size, seed, generation)
     if os.path.isfile(store.manifest_path) and not store.pending(specs):

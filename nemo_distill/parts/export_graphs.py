@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """What a ``DiffusionSpectrogramGenerator`` exports: NeMo ``Exportable`` modules, one per deployed graph.
 
 * :class:`FrontendGraph`: text tokens ``[B, L]`` -> FastPitch's length-regulated encoding ``cond [B, D, T]``, its
@@ -11,11 +25,12 @@
   know ``T`` yet can send ``max_token_duration * L`` frames.
 * The single denoiser step is the ``MelDenoiser`` itself (already ``Exportable``), for runtimes that drive the loop.
 
-Each graph calls the model's own methods (``encode``, ``decode_spectrogram``), so the exported computation is the
-one PyTorch runs, not a copy of it.
+Each graph calls the model's own code (the front-end's ``encode``, the decoder's ``decode``), so the exported
+computation is the one PyTorch runs, not a copy of it. Nothing here imports the models: a graph takes the decoder
+module and the front-end's ``encode`` (tokens -> cond, coarse mel, lengths).
 """
 
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
@@ -30,6 +45,7 @@ from nemo.core.neural_types import (
 )
 from nemo.core.utils.neural_type_utils import get_dynamic_axes
 from nemo.utils import logging
+from nemo_distill.diffusion import SamplingOptions
 
 __all__ = ["FrontendGraph", "UnrolledSamplerGraph", "export_sampler_steps", "STOCHASTIC_SAMPLERS"]
 
@@ -37,7 +53,8 @@ STOCHASTIC_SAMPLERS = ("ddpm",)  # draw fresh noise at every step: cannot be a f
 
 
 def export_sampler_steps(model, steps: Optional[int] = None, allow_step_mismatch: bool = False) -> int:
-    """The K an unrolled sampler is exported with, after checking it makes sense for ``model``.
+    """The K an unrolled sampler is exported with, after checking it makes sense for ``model`` (anything with the
+    voice's ``cfg``).
 
     A distilled student (``cfg.distillation.steps``) is trained for exactly its step count: that is the default,
     and another K is refused unless ``allow_step_mismatch`` (then a loud warning). A model that was not distilled
@@ -63,26 +80,25 @@ def export_sampler_steps(model, steps: Optional[int] = None, allow_step_mismatch
     return steps
 
 
-class _ModelGraph(NeuralModule, Exportable):
-    """Common part: holds the model, exports dynamic batch/time axes for inputs *and* outputs, and tears down the
-    export state NeMo's ``Exportable`` sets on every exportable submodule (FastPitchModel sets its export types)."""
+class _VoiceGraph(NeuralModule, Exportable):
+    """Common part: exports dynamic batch/time axes for inputs *and* outputs, makes example tokens, and tears down
+    the export state NeMo's ``Exportable`` sets on every exportable submodule (FastPitchModel sets its export
+    types). ``encode``: the front-end, ``tokens [B, L] -> (cond, coarse_mel, mel_lens)``; ``pad``: its pad id."""
 
-    def __init__(self, model):
+    def __init__(self, encode: Callable, pad: int):
         super().__init__()
-        self.model = model
+        self._encode, self._pad = encode, int(pad)
 
     def dynamic_shapes_for_export(self, use_dynamo=False):
         axes = dict(get_dynamic_axes(self.input_types, self.input_names, use_dynamo))
         axes.update(get_dynamic_axes(self.output_types, self.output_names, use_dynamo))
         return axes
 
-    def _example_tokens(self, max_batch: int, max_dim: int) -> torch.Tensor:
+    def _example_tokens(self, max_batch: int, max_dim: int, device) -> torch.Tensor:
         """``[max_batch, max_dim]`` random character ids, every row but the first padded to half length."""
-        device = next(self.model.parameters()).device
-        pad = self.model.vocab.pad
         generator = torch.Generator().manual_seed(0)
-        tokens = torch.randint(1, pad, (max_batch, max_dim), generator=generator)
-        tokens[1:, max(1, max_dim // 2):] = pad
+        tokens = torch.randint(1, self._pad, (max_batch, max_dim), generator=generator)
+        tokens[1:, max(1, max_dim // 2):] = self._pad
         return tokens.to(device)
 
     def _export_teardown(self):
@@ -91,9 +107,13 @@ class _ModelGraph(NeuralModule, Exportable):
                 module._export_teardown()
 
 
-class FrontendGraph(_ModelGraph):
+class FrontendGraph(_VoiceGraph):
     """FastPitch front-end: ``tokens [B, L]`` (padded with the tokenizer's pad id) -> ``cond [B, D, T]``,
-    ``coarse_mel [B, n_mels, T]``, ``mel_lens [B]``."""
+    ``coarse_mel [B, n_mels, T]``, ``mel_lens [B]``. ``model``: the voice (its FastPitch modules are exported)."""
+
+    def __init__(self, model: torch.nn.Module, encode: Callable, pad: int):
+        super().__init__(encode, pad)
+        self.model = model
 
     @property
     def input_types(self):
@@ -108,24 +128,26 @@ class FrontendGraph(_ModelGraph):
         }
 
     def input_example(self, max_batch: int = 2, max_dim: int = 24):
-        return (self._example_tokens(max_batch, max_dim),)
+        return (self._example_tokens(max_batch, max_dim, next(self.model.parameters()).device),)
 
     def forward(self, tokens):
-        cond, coarse_mel, mel_lens = self.model.encode(tokens)
+        cond, coarse_mel, mel_lens = self._encode(tokens)
         return cond, coarse_mel, mel_lens.long()
 
 
-class UnrolledSamplerGraph(_ModelGraph):
-    """K deterministic sampler steps in one graph: ``cond [B, D, T]``, ``coarse_mel [B, n_mels, T]``,
+class UnrolledSamplerGraph(_VoiceGraph):
+    """K deterministic sampler steps of ``decoder`` in one graph: ``cond [B, D, T]``, ``coarse_mel [B, n_mels, T]``,
     ``mel_lens [B]``, ``noise [B, n_mels, T_noise >= T]`` -> ``mel [B, n_mels, T]`` (frames past each length at
-    the log-mel floor), exactly :meth:`~DiffusionSpectrogramGenerator.decode_spectrogram` with ``noise`` given."""
+    the log-mel floor), exactly :meth:`~nemo_distill.modules.mel_decoder.DiffusionMelDecoder.decode` with ``noise``
+    given. ``encode`` and ``pad`` make the example inputs."""
 
-    def __init__(self, model, steps: int, guidance_scale: float = 0.0):
-        super().__init__(model)
-        sampler = model.settings.sampler
+    def __init__(self, decoder: torch.nn.Module, encode: Callable, pad: int, steps: int, guidance_scale: float = 0.0):
+        super().__init__(encode, pad)
+        sampler = decoder.settings.sampler
         if sampler in STOCHASTIC_SAMPLERS:
             raise ValueError(f"the model's sampler {sampler!r} draws new noise at every step; only deterministic "
                              "samplers (ddim, dpmpp_2m) can be exported as a fixed graph of the starting noise")
+        self.decoder = decoder
         self.steps, self.sampler, self.guidance_scale = int(steps), sampler, float(guidance_scale)
 
     @property
@@ -142,11 +164,13 @@ class UnrolledSamplerGraph(_ModelGraph):
         return {"mel": NeuralType(("B", "D", "T"), MelSpectrogramType())}
 
     def input_example(self, max_batch: int = 2, max_dim: int = 24):
-        cond, coarse_mel, mel_lens = self.model.encode(self._example_tokens(max_batch, max_dim))
+        device = self.decoder.residual_scale.device
+        cond, coarse_mel, mel_lens = self._encode(self._example_tokens(max_batch, max_dim, device))
         generator = torch.Generator().manual_seed(0)
         noise = torch.randn(coarse_mel.shape[0], coarse_mel.shape[1], coarse_mel.shape[2] + 7, generator=generator)
         return cond, coarse_mel, mel_lens.long(), noise.to(coarse_mel.device)
 
     def forward(self, cond, coarse_mel, mel_lens, noise):
-        return self.model.decode_spectrogram(cond, coarse_mel, mel_lens, steps=self.steps, sampler=self.sampler,
-                                             guidance_scale=self.guidance_scale, noise=noise)
+        options = SamplingOptions(steps=self.steps, sampler=self.sampler, guidance_scale=self.guidance_scale,
+                                  noise=noise)
+        return self.decoder.decode(cond, coarse_mel, mel_lens, options)

@@ -1,3 +1,17 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 """The whole progressive-distillation plan in one call: synthetic data, then round after round, resumable.
 
 Layout of ``out_dir``::
@@ -14,7 +28,6 @@ one from its last checkpoint and never overwrites a finished student.
 
 import json
 import os
-from dataclasses import dataclass
 from typing import List
 
 import lightning.pytorch as pl
@@ -23,34 +36,12 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from nemo.utils import logging
 from nemo.utils.exp_manager import exp_manager
 from nemo_distill.data.synthetic_shards import SyntheticShardStore
-from nemo_distill.diffusion import distillation_plan
-from nemo_distill.models.diffusion_spectrogram_generator import DiffusionSpectrogramGenerator
-from nemo_distill.models.progressive_distillation import ProgressiveDistillationModel
-from nemo_distill.models.synthetic_data import generate_synthetic_data, read_texts
+from nemo_distill.distillation.plan import Round, plan_rounds
+from nemo_distill.distillation.synthetic_data import generate_synthetic_data, read_texts
+from nemo_distill.models import DiffusionSpectrogramGenerator, ProgressiveDistillationModel
 from nemo_distill.utils.files import sha256_file, write_json_atomic
 
-__all__ = ["Round", "plan_rounds", "run_distillation"]
-
-
-@dataclass(frozen=True)
-class Round:
-    number: int  # 0 for the guidance stage, then 1, 2, ...
-    stage: str
-    teacher_steps: int
-    student_steps: int
-
-    @property
-    def name(self) -> str:
-        if self.stage == "guidance":
-            return f"round_00_guidance_{self.teacher_steps}"
-        return f"round_{self.number:02d}_{self.teacher_steps}to{self.student_steps}"
-
-
-def plan_rounds(teacher_steps: int, student_steps: int, fold_guidance: bool = False) -> List[Round]:
-    """The rounds of a plan (ValueError listing the nearest valid plans when it cannot be halved exactly)."""
-    ladder = distillation_plan(teacher_steps, student_steps)
-    rounds = [Round(0, "guidance", ladder[0], ladder[0])] if fold_guidance else []
-    return rounds + [Round(i + 1, "progressive", k, k // 2) for i, k in enumerate(ladder[:-1])]
+__all__ = ["run_distillation"]
 
 
 def _student_path(out_dir: str, name: str, step: Round) -> str:
@@ -88,6 +79,7 @@ def run_distillation(cfg: DictConfig) -> List[str]:
     """Run a whole plan from a ``conf/progressive_distillation.yaml``-style config; returns the students' paths."""
     out_dir = os.path.abspath(cfg.out_dir)
     plan, synthetic = cfg.plan, cfg.synthetic
+    trainer_kwargs = _trainer_kwargs(cfg)
     guidance_scale = float(cfg.get("guidance", {}).get("scale", 0.0) or 0.0)
     rounds = plan_rounds(int(plan.teacher_steps), int(plan.student_steps), fold_guidance=guidance_scale > 0)
     # every check before any work: the teacher's class, the folder's lineage, the texts
@@ -100,7 +92,7 @@ def run_distillation(cfg: DictConfig) -> List[str]:
     })
     texts = read_texts(cfg.texts, limit=synthetic.get("max_texts"))
 
-    generation_trainer = pl.Trainer(**{**_trainer_kwargs(cfg), "use_distributed_sampler": False, "logger": False,
+    generation_trainer = pl.Trainer(**{**trainer_kwargs, "use_distributed_sampler": False, "logger": False,
                                        "enable_checkpointing": False})
     synthetic_dir = os.path.join(out_dir, "synthetic")
     generate_synthetic_data(teacher, teacher_sha256, texts, synthetic_dir, generation_trainer,
@@ -127,8 +119,12 @@ def run_distillation(cfg: DictConfig) -> List[str]:
 
 
 def _trainer_kwargs(cfg: DictConfig) -> dict:
+    """The Trainer's arguments; a round's length is ``model.round_steps`` (``trainer.max_steps`` is refused)."""
     kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
-    kwargs.pop("max_steps", None)
+    max_steps = kwargs.pop("max_steps", -1)
+    if max_steps not in (None, -1):
+        raise ValueError(f"trainer.max_steps={max_steps}: a round's length is model.round_steps (each round trains "
+                         "that many optimizer steps); remove trainer.max_steps")
     return kwargs
 
 

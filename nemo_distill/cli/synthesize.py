@@ -1,0 +1,127 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Text to wav files and mel images with a DiffusionSpectrogramGenerator .nemo (teacher or distilled student).
+
+    python scripts/synthesize.py MODEL.nemo --text "Hello there." --out-dir outputs/synth --steps 32
+    python scripts/synthesize.py MODEL.nemo --text-file sentences.txt --vocoder HIFIGAN.nemo
+    nemo-distill-synthesize MODEL.nemo --text "Hello there."        # installed by pip (or python -m nemo_distill.cli.synthesize)
+
+Vocoder: a NeMo HiFi-GAN ``.nemo`` trained with the same mel settings, or Griffin-Lim (default, no training).
+Also writes FastPitch's own coarse-mel rendition with ``--coarse`` for comparison.
+"""
+
+import argparse
+import os
+import time
+
+import numpy as np
+import soundfile as sf
+import torch
+
+import nemo_distill  # noqa: F401
+from nemo_distill.models import DiffusionSpectrogramGenerator
+from nemo_distill.parts.griffin_lim import griffin_lim
+from nemo_distill.parts.restore import restore_model
+
+
+def _read_texts(args):
+    if args.text:
+        return list(args.text)
+    with open(args.text_file) as f:
+        texts = [line.strip() for line in f if line.strip()]
+    if not texts:
+        raise SystemExit(f"{args.text_file} holds no text")
+    return texts
+
+
+def _save_mel_png(mel: np.ndarray, path: str, title: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(4, mel.shape[1] / 40), 3))
+    ax.imshow(mel, origin="lower", aspect="auto", interpolation="none")
+    ax.set_title(title, fontsize=8)
+    ax.set_xlabel("frame")
+    ax.set_ylabel("mel bin")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="DiffusionSpectrogramGenerator .nemo")
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--text", action="append", help="a sentence (repeatable)")
+    group.add_argument("--text-file", help="one sentence per line")
+    parser.add_argument("--out-dir", default="outputs/synthesize")
+    parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
+    parser.add_argument("--sampler", default=None, choices=["ddim", "ddpm", "dpmpp_2m"])
+    parser.add_argument("--guidance-scale", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--vocoder", default="griffin-lim", help="a HiFi-GAN .nemo, or griffin-lim")
+    parser.add_argument("--coarse", action="store_true", help="also write FastPitch's own coarse mel and audio")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    try:
+        model = DiffusionSpectrogramGenerator.from_nemo(args.model)
+    except (ValueError, FileNotFoundError) as error:
+        raise SystemExit(str(error))
+    vocoder = None
+    if args.vocoder != "griffin-lim":
+        from nemo.collections.tts.models import HifiGanModel
+        from nemo_distill.parts.mel_settings import check_mel_settings_match
+
+        try:
+            vocoder = restore_model(args.vocoder, HifiGanModel)
+            check_mel_settings_match(model.cfg, vocoder.cfg)
+        except (TypeError, ValueError, FileNotFoundError) as error:
+            raise SystemExit(str(error))
+    os.makedirs(args.out_dir, exist_ok=True)
+    preprocessor_cfg = model.cfg.preprocessor
+
+    def to_audio(mel: torch.Tensor) -> np.ndarray:
+        if vocoder is None:
+            return griffin_lim(mel.numpy(), preprocessor_cfg)
+        with torch.no_grad():
+            return vocoder.convert_spectrogram_to_audio(spec=mel[None]).squeeze().numpy()
+
+    steps = args.steps or model.cfg.diffusion.default_steps
+    for i, text in enumerate(_read_texts(args)):
+        tokens, _ = model.parse_batch([text])
+        start = time.perf_counter()
+        mels, lengths = model.generate_spectrogram(tokens, steps=steps, sampler=args.sampler,
+                                                   guidance_scale=args.guidance_scale, seed=args.seed + i,
+                                                   return_lengths=True)
+        seconds = time.perf_counter() - start
+        renditions = {"diffusion": mels[0, :, : lengths[0]]}
+        if args.coarse:
+            renditions["coarse"] = model.generate_coarse_spectrogram(tokens)[0, :, : lengths[0]]
+        for kind, mel in renditions.items():
+            stem = os.path.join(args.out_dir, f"{i:03d}_{kind}")
+            audio = to_audio(mel)
+            sf.write(stem + ".wav", audio, model.cfg.sample_rate)
+            _save_mel_png(mel.numpy(), stem + ".png", f"{kind}: {text}")
+        audio_seconds = int(lengths[0]) * model.cfg.n_window_stride / model.cfg.sample_rate
+        print(f"{i:03d} {steps} steps, {1000 * seconds:.0f} ms for {audio_seconds:.2f} s of audio "
+              f"(RTF {seconds / audio_seconds:.3f}): {text}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Restore a ``.nemo`` and check the class it holds: the one loader every caller of the package uses."""
+
+import os
+from typing import Optional, Tuple, Type, TypeVar, Union
+
+__all__ = ["WrongModelClassError", "restore_model"]
+
+M = TypeVar("M")
+
+
+class WrongModelClassError(ValueError, TypeError):
+    """A ``.nemo`` holds another class than the one asked for (a ``ValueError`` and a ``TypeError``, so callers of
+    either kind catch it)."""
+
+
+def restore_model(path: str, cls: Union[Type[M], Tuple[type, ...]], map_location: str = "cpu",
+                  eval_mode: bool = True, role: Optional[str] = None) -> M:
+    """``ModelPT.restore_from(path)``, checked to be a ``cls`` (or a subclass; a tuple: any of them), in eval mode:
+    ``FileNotFoundError`` for a missing file, :class:`WrongModelClassError` naming what the file holds otherwise.
+    ``role`` (e.g. ``"--judge"``) starts the messages."""
+    where = f"{role} {path}" if role else path
+    from nemo.core.classes import ModelPT
+
+    import nemo_distill  # noqa: F401  (registers the package's config targets before NeMo reads the config)
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{where}: no such .nemo file")
+    model = ModelPT.restore_from(path, map_location=map_location)
+    if not isinstance(model, cls):
+        expected = " or ".join(c.__name__ for c in (cls if isinstance(cls, tuple) else (cls,)))
+        raise WrongModelClassError(f"{where} holds a {type(model).__name__}, not a {expected}")
+    return model.eval() if eval_mode else model
