@@ -130,4 +130,8 @@ class GuidedDemo:
 
 
 if __name__ == "__main__":
-    GuidedDemo(parse_args()).main()
+    from nemo_distill.utils.locks import folder_lock
+
+    arguments = parse_args()
+    with folder_lock(arguments.out_dir, what="demo"):  # two demos on one folder would overwrite each other's stages
+        GuidedDemo(arguments).main()

@@ -256,4 +256,8 @@ def _has_recogniser() -> bool:
 
 
 if __name__ == "__main__":
-    Demo(parse_args()).main()
+    from nemo_distill.utils.locks import folder_lock
+
+    arguments = parse_args()
+    with folder_lock(arguments.out_dir, what="demo"):  # two demos on one folder would overwrite each other's stages
+        Demo(arguments).main()

@@ -38,8 +38,9 @@ from nemo_distill.distillation import run_distillation
 def main(cfg):
     try:
         paths = run_distillation(cfg)
-    except (ValueError, TypeError, FileNotFoundError) as error:
-        sys.exit(f"distill.py: {error}")
+    except (ValueError, TypeError, FileNotFoundError) as error:  # bad input, a corrupt file, a busy folder
+        print(f"distill.py: error: {error}", file=sys.stderr)
+        sys.exit(2)
     for path in paths:
         logging.info(f"student: {path}")
 

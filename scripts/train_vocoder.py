@@ -34,6 +34,7 @@ from nemo.core.config import hydra_runner
 from nemo.utils import logging
 from nemo.utils.exp_manager import exp_manager
 from nemo_distill.parts.mel_settings import check_mel_settings_match
+from nemo_distill.parts.nemo_integrity import record_integrity
 
 
 @hydra_runner(config_path="../conf", config_name="hifigan")
@@ -51,6 +52,7 @@ def main(cfg):
     trainer.fit(model)
     path = os.path.join(str(log_dir), f"{cfg.name}.nemo")
     model.save_to(path)
+    record_integrity(path)  # NeMo's HifiGanModel: the sha256 record is added here
     logging.info(f"saved {path}")
 
 

@@ -19,6 +19,7 @@ import importlib.util
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import wave
@@ -248,6 +249,30 @@ def test_infer_onnx_writes_a_wav_without_importing_torch(repo, tmp_path, client)
 
 
 # ---------------------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("damage", ["flipped", "deleted"])
+def test_a_corrupt_or_missing_model_file_is_named_before_any_session(repo, client, tmp_path, damage):
+    copy = str(tmp_path / "repo")
+    shutil.copytree(repo, copy)
+    model = os.path.join(copy, "frontend", "1", "model.onnx")
+    if damage == "flipped":  # 256 flipped bytes: it spoke other audio (correlation 0.98) and exited 0 before
+        with open(model, "r+b") as f:
+            f.seek(os.path.getsize(model) // 2)
+            data = f.read(256)
+            f.seek(os.path.getsize(model) // 2)
+            f.write(bytes(b ^ 0xFF for b in data))
+        error, match = ValueError, "frontend/1/model.onnx \\(frontend\\) is corrupt: its sha256 differs"
+    else:
+        os.remove(model)
+        error, match = FileNotFoundError, "frontend/1/model.onnx \\(frontend\\) is missing"
+    with pytest.raises(error, match=match):
+        client.OnnxTTSPipeline(copy)
+    out = str(tmp_path / "out.wav")
+    result = subprocess.run([sys.executable, "scripts/infer_onnx.py", copy, "hello.", out], capture_output=True,
+                            text=True)
+    assert result.returncode == 2 and "model.onnx" in result.stderr and "Traceback" not in result.stderr
+    assert not os.path.exists(out)
+
+
 def test_export_script_refuses_an_existing_folder(repo, voice):
     _, _, paths = voice
     before = {f: os.path.getmtime(os.path.join(repo, f)) for f in ("deploy.json", "tokenizer.json")}
@@ -275,7 +300,7 @@ def test_failed_overwrite_keeps_the_old_repository(voice, tmp_path):
     with pytest.raises(RuntimeError, match="disk full"):
         export_triton_repository(generator, out, vocoder=BrokenVocoder(), overwrite=True)
     assert open(os.path.join(out, "deploy.json")).read() == "old"
-    assert sorted(os.listdir(tmp_path)) == ["repo"]  # no temporary folder left behind
+    assert sorted(os.listdir(tmp_path)) == [".repo.lock", "repo"]  # no temporary folder left (the lock file stays)
     with pytest.raises(FileExistsError, match="overwrite"):
         export_triton_repository(generator, out, vocoder=vocoder)
     with pytest.raises(ValueError, match="distilled for 4 steps"):
@@ -371,3 +396,46 @@ def test_wheel_installed_in_a_fresh_venv_synthesizes_exports_and_runs_onnx(voice
     with wave.open(str(work / "hello.wav")) as f:
         assert f.getnframes() > 1000
     run(python, "-m", "nemo_distill.eval.deploy_worker", "--help")  # the deployment benchmark's worker, installed
+
+
+# ------------------------------------------------------------------------------------------------- long text
+LONG = "The quick brown fox jumps over the lazy dog, again and again. "  # 62 characters, one sentence
+
+
+@pytest.mark.parametrize("path", ["pytorch", "onnx"])
+def test_a_20000_character_text_is_spoken_piece_by_piece_in_bounded_memory(voice, repo, tmp_path, path):
+    """One fresh process speaks 2,000 then 20,000 characters: its peak resident set (VmHWM, which only grows) after
+    each, and the audio lengths. Before pieces, 5,000 characters took 3.5 GB and 9,000 took 9.4 GB."""
+    _, _, paths = voice
+    files = {}
+    for chars in (2000, 20000):
+        files[chars] = tmp_path / f"text_{chars}.txt"
+        files[chars].write_text((LONG * (chars // len(LONG) + 1))[:chars])
+    peak = "int([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]) // 1024"
+    if path == "pytorch":  # the voice's own path, text to mel piece by piece (the CLI adds a vocoder per piece)
+        code = ("import torch; from nemo_distill.models import DiffusionSpectrogramGenerator\n"
+                "torch.set_num_threads(1)\n"
+                f"model = DiffusionSpectrogramGenerator.from_nemo({paths['generator']!r})\n"
+                f"for chars, text in {[(c, str(f)) for c, f in files.items()]!r}:\n"
+                "    frames = 0\n"
+                "    for piece in model.text_pieces(open(text).read()):\n"
+                "        _, lengths = model.generate_spectrogram(model.parse_batch([piece])[0], steps=1, seed=0,\n"
+                "                                                return_lengths=True)\n"
+                "        frames += int(lengths[0])\n"
+                f"    print('RESULT', chars, {peak}, frames)\n")
+    else:
+        code = ("from nemo_distill.runtime.onnx_client import OnnxTTSPipeline\n"
+                f"pipeline = OnnxTTSPipeline({repo!r})\n"
+                f"for chars, text in {[(c, str(f)) for c, f in files.items()]!r}:\n"
+                "    (audio,) = pipeline.synthesize([open(text).read()])\n"
+                f"    print('RESULT', chars, {peak}, len(audio))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {int(c): (int(mb), int(n)) for _, c, mb, n in
+            (line.split() for line in result.stdout.splitlines() if line.startswith("RESULT"))}
+    (small_mb, small_samples), (large_mb, large_samples) = rows[2000], rows[20000]
+    print(f"{path}: peak RSS {small_mb} MB after 2,000 characters, {large_mb} MB after 20,000; "
+          f"output {small_samples} vs {large_samples} (mel frames / audio samples)")
+    assert 8.5 < large_samples / small_samples < 11.5  # audio proportional to the text
+    assert large_mb - small_mb < 400  # bounded: what grows is the audio itself (~60 MB of float32 here)

@@ -135,6 +135,49 @@ def test_model_checkpoints_only_the_student_denoiser(distilled, teacher_nemo):
     assert float(model._l1_to_teacher(model._sample(model.teacher_decoder, batch, 2), batch)) > 1e-3
 
 
+def _folder_bytes(folder):
+    """sha256 of every result in ``folder``: shards, checkpoints, students, records. Left out: the lock file, and
+    NeMo's text logs, which the log handlers exp_manager attached in this test process (the rounds of the fixture)
+    go on appending to whatever runs later in it."""
+    from nemo_distill.utils.files import sha256_file
+
+    return {os.path.relpath(os.path.join(d, f), folder): sha256_file(os.path.join(d, f))
+            for d, _, files in os.walk(folder) for f in files
+            if f != ".nemo_distill.lock" and not (f.startswith("nemo_") and f.endswith(".txt"))}
+
+
+def test_a_second_distillation_on_a_busy_folder_is_refused_and_the_first_untouched(distilled, teacher_nemo, corpus):
+    from nemo_distill.distillation import run_distillation
+    from nemo_distill.utils.locks import FolderLockedError
+
+    out, _ = distilled
+    before = _folder_bytes(out)
+    holder = subprocess.Popen([sys.executable, "-c", (  # the first run, still going
+        "import time; from nemo_distill.utils.locks import folder_lock\n"
+        f"with folder_lock({str(out)!r}, what='distillation'):\n    print('locked', flush=True); time.sleep(60)")],
+        stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(FolderLockedError, match=f"in use by another distillation \\(pid {holder.pid}"):
+            run_distillation(_cfg(teacher_nemo, corpus[1], out))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert _folder_bytes(out) == before  # byte for byte
+
+
+def test_a_rerun_with_other_settings_is_refused_not_resumed(distilled, teacher_nemo, corpus):
+    from nemo_distill.distillation import run_distillation
+
+    out, _ = distilled
+    before = _folder_bytes(out)
+    for override, key in (("model.round_steps=7", "round_steps"), ("model.optim.lr=0.5", "optim"),
+                          ("model.train_ds.batch_size=3", "batch_size")):
+        with pytest.raises(ValueError, match=f"holds a distillation with other settings \\({key}: folder"):
+            run_distillation(_cfg(teacher_nemo, corpus[1], out, override))
+    assert _folder_bytes(out) == before
+
+
 def test_seeded_noise_does_not_depend_on_padding():
     from nemo_distill.data.synthetic_shards import seeded_noise
 

@@ -71,7 +71,7 @@ def main(argv=None) -> int:
             overwrite=args.overwrite, max_batch_size=args.max_batch_size, include_step=args.include_step,
             sources={"generator": args.model, "vocoder": args.vocoder},
         )
-    except (ValueError, TypeError, FileExistsError) as error:
+    except (ValueError, TypeError, FileExistsError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"wrote {args.out_dir}")

@@ -24,6 +24,7 @@ Also writes FastPitch's own coarse-mel rendition with ``--coarse`` for compariso
 
 import argparse
 import os
+import sys
 import time
 
 import numpy as np
@@ -35,6 +36,7 @@ from nemo_distill.models import DiffusionSpectrogramGenerator
 from nemo_distill.parts.griffin_lim import griffin_lim
 from nemo_distill.parts.restore import restore_model
 
+MEL_PNG_FRAMES = 4000  # a long text's mel image shows its beginning
 
 def _read_texts(args):
     if args.text:
@@ -76,13 +78,15 @@ def main(argv=None):
     parser.add_argument("--vocoder", default="griffin-lim", help="a HiFi-GAN .nemo, or griffin-lim")
     parser.add_argument("--coarse", action="store_true", help="also write FastPitch's own coarse mel and audio")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--strict", action="store_true", help="refuse characters the tokenizer cannot speak")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
     try:
         model = DiffusionSpectrogramGenerator.from_nemo(args.model)
-    except (ValueError, FileNotFoundError) as error:
-        raise SystemExit(str(error))
+    except (ValueError, FileNotFoundError) as error:  # missing, truncated, corrupt, another class: one line
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     vocoder = None
     if args.vocoder != "griffin-lim":
         from nemo.collections.tts.models import HifiGanModel
@@ -92,8 +96,8 @@ def main(argv=None):
             vocoder = restore_model(args.vocoder, HifiGanModel)
             check_mel_settings_match(model.cfg, vocoder.cfg)
         except (TypeError, ValueError, FileNotFoundError) as error:
-            raise SystemExit(str(error))
-    os.makedirs(args.out_dir, exist_ok=True)
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     preprocessor_cfg = model.cfg.preprocessor
 
     def to_audio(mel: torch.Tensor) -> np.ndarray:
@@ -103,25 +107,45 @@ def main(argv=None):
             return vocoder.convert_spectrogram_to_audio(spec=mel[None]).squeeze().numpy()
 
     steps = args.steps or model.cfg.diffusion.default_steps
-    for i, text in enumerate(_read_texts(args)):
-        tokens, _ = model.parse_batch([text])
-        start = time.perf_counter()
-        mels, lengths = model.generate_spectrogram(tokens, steps=steps, sampler=args.sampler,
-                                                   guidance_scale=args.guidance_scale, seed=args.seed + i,
-                                                   return_lengths=True)
+    texts = _read_texts(args)
+    try:  # every text (and every piece of a long one) is checked before the first file is written
+        for text in texts:
+            model.check_text(text, strict=args.strict)
+        pieces = [model.text_pieces(text) for text in texts]
+        parsed = [[model.parse_batch([piece])[0] for piece in text_pieces] for text_pieces in pieces]
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    os.makedirs(args.out_dir, exist_ok=True)
+    for i, (text, piece_tokens) in enumerate(zip(texts, parsed)):
+        # a long text piece by piece (bounded memory: the front-end attends over a whole piece), audio joined;
+        # piece j's noise from seed + i + j * 100003 (a one-piece text: seed + i, as before)
+        start, renditions, frames = time.perf_counter(), {"diffusion": [], "coarse": []}, 0
+        audio = {"diffusion": [], "coarse": []}
+        for j, tokens in enumerate(piece_tokens):
+            mels, lengths = model.generate_spectrogram(tokens, steps=steps, sampler=args.sampler,
+                                                       guidance_scale=args.guidance_scale,
+                                                       seed=args.seed + i + j * 100003, return_lengths=True)
+            mel = mels[0, :, : lengths[0]]
+            frames += int(lengths[0])
+            kinds = {"diffusion": mel}
+            if args.coarse:
+                kinds["coarse"] = model.generate_coarse_spectrogram(tokens)[0, :, : lengths[0]]
+            for kind, piece_mel in kinds.items():
+                audio[kind].append(to_audio(piece_mel))
+                if sum(m.shape[-1] for m in renditions[kind]) < MEL_PNG_FRAMES:
+                    renditions[kind].append(piece_mel)
         seconds = time.perf_counter() - start
-        renditions = {"diffusion": mels[0, :, : lengths[0]]}
-        if args.coarse:
-            renditions["coarse"] = model.generate_coarse_spectrogram(tokens)[0, :, : lengths[0]]
-        for kind, mel in renditions.items():
+        for kind in [k for k in renditions if renditions[k]]:
             stem = os.path.join(args.out_dir, f"{i:03d}_{kind}")
-            audio = to_audio(mel)
-            sf.write(stem + ".wav", audio, model.cfg.sample_rate)
-            _save_mel_png(mel.numpy(), stem + ".png", f"{kind}: {text}")
-        audio_seconds = int(lengths[0]) * model.cfg.n_window_stride / model.cfg.sample_rate
+            sf.write(stem + ".wav", np.concatenate(audio[kind]), model.cfg.sample_rate)
+            mel = torch.cat(renditions[kind], dim=-1)[:, :MEL_PNG_FRAMES]
+            title = f"{kind}: {text}" if len(piece_tokens) == 1 else f"{kind}: first {mel.shape[-1]} frames"
+            _save_mel_png(mel.numpy(), stem + ".png", title[:200])
+        audio_seconds = frames * model.cfg.n_window_stride / model.cfg.sample_rate
         print(f"{i:03d} {steps} steps, {1000 * seconds:.0f} ms for {audio_seconds:.2f} s of audio "
-              f"(RTF {seconds / audio_seconds:.3f}): {text}")
-
+              f"(RTF {seconds / audio_seconds:.3f}, {len(piece_tokens)} piece(s)): {text[:80]}")
+    return 0
 
 if __name__ == "__main__":
     main()

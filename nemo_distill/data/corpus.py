@@ -43,6 +43,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from nemo_distill.data.engines import TTSEngine, is_complete_wav
 from nemo_distill.utils.files import write_text_atomic
+from nemo_distill.utils.locks import folder_lock
 
 __all__ = ["SPLITS", "CorpusSummary", "Utterance", "build_corpus", "plan_corpus", "read_manifest", "split_counts",
            "trim_and_normalize", "wav_name"]
@@ -253,81 +254,82 @@ def build_corpus(
         trim_top_db, trim_pad_s, peak: post-processing, see :func:`trim_and_normalize`.
         progress: show a tqdm progress bar.
     """
-    from tqdm.auto import tqdm
+    with folder_lock(str(out_dir), what="corpus build"):  # one build per folder at a time
+        from tqdm.auto import tqdm
 
-    if num_workers < 1:
-        raise ValueError(f"num_workers must be >= 1, got {num_workers}")
-    start = time.perf_counter()
-    engine.check_available()
-    voices = [dict(v or {}) for v in (voices or [None])]
-    out_dir = Path(out_dir).resolve()
-    wav_dir = out_dir / "wavs"
-    wav_dir.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(wav_dir)
-    post = {"top_db": trim_top_db, "pad_s": trim_pad_s, "peak": peak}
-    utterances, dropped = plan_corpus(out_dir, engine, texts, voices, splits, sample_rate, seed, post)
+        if num_workers < 1:
+            raise ValueError(f"num_workers must be >= 1, got {num_workers}")
+        start = time.perf_counter()
+        engine.check_available()
+        voices = [dict(v or {}) for v in (voices or [None])]
+        out_dir = Path(out_dir).resolve()
+        wav_dir = out_dir / "wavs"
+        wav_dir.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temps(wav_dir)
+        post = {"top_db": trim_top_db, "pad_s": trim_pad_s, "peak": peak}
+        utterances, dropped = plan_corpus(out_dir, engine, texts, voices, splits, sample_rate, seed, post)
 
-    pending = [u for u in utterances if not is_complete_wav(u.wav_path, sample_rate)]
-    reused = len(utterances) - len(pending)
-    errors: Dict[int, str] = {}
-    if pending:
-        size = batch_size or max(1, min(engine.preferred_batch_size, math.ceil(len(pending) / num_workers)))
-        batches = [pending[i:i + size] for i in range(0, len(pending), size)]
+        pending = [u for u in utterances if not is_complete_wav(u.wav_path, sample_rate)]
+        reused = len(utterances) - len(pending)
+        errors: Dict[int, str] = {}
+        if pending:
+            size = batch_size or max(1, min(engine.preferred_batch_size, math.ceil(len(pending) / num_workers)))
+            batches = [pending[i:i + size] for i in range(0, len(pending), size)]
 
-        def postprocess(audio, sr):
-            return trim_and_normalize(audio, sr, top_db=trim_top_db, pad_s=trim_pad_s, peak=peak)
+            def postprocess(audio, sr):
+                return trim_and_normalize(audio, sr, top_db=trim_top_db, pad_s=trim_pad_s, peak=peak)
 
-        def run(batch: List[Utterance]) -> List[Optional[str]]:
-            items = [(u.text, u.wav_path, voices[u.speaker]) for u in batch]
-            return engine.synthesize_batch(items, sample_rate=sample_rate, postprocess=postprocess)
+            def run(batch: List[Utterance]) -> List[Optional[str]]:
+                items = [(u.text, u.wav_path, voices[u.speaker]) for u in batch]
+                return engine.synthesize_batch(items, sample_rate=sample_rate, postprocess=postprocess)
 
-        bar = tqdm(total=len(utterances), initial=reused, unit="utt", desc=f"{engine.name} corpus",
-                   disable=not progress, dynamic_ncols=True)
-        with ThreadPoolExecutor(max_workers=num_workers) as pool:
-            futures = {pool.submit(run, b): b for b in batches}
-            try:
-                remaining = set(futures)
-                while remaining:
-                    done, remaining = wait(remaining, return_when=FIRST_EXCEPTION)
-                    for future in done:
-                        batch = futures[future]
-                        for u, error in zip(batch, future.result()):  # re-raises an engine's exception
-                            if error is not None:
-                                errors[u.index] = error
-                        bar.update(len(batch))
-                        bar.set_postfix(failed=len(errors))
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
-            finally:
-                bar.close()
+            bar = tqdm(total=len(utterances), initial=reused, unit="utt", desc=f"{engine.name} corpus",
+                       disable=not progress, dynamic_ncols=True)
+            with ThreadPoolExecutor(max_workers=num_workers) as pool:
+                futures = {pool.submit(run, b): b for b in batches}
+                try:
+                    remaining = set(futures)
+                    while remaining:
+                        done, remaining = wait(remaining, return_when=FIRST_EXCEPTION)
+                        for future in done:
+                            batch = futures[future]
+                            for u, error in zip(batch, future.result()):  # re-raises an engine's exception
+                                if error is not None:
+                                    errors[u.index] = error
+                            bar.update(len(batch))
+                            bar.set_postfix(failed=len(errors))
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+                finally:
+                    bar.close()
 
-    entries: Dict[str, List[str]] = {s: [] for s in SPLITS}
-    seconds = {s: 0.0 for s in SPLITS}
-    failed = []
-    for u in utterances:
-        if u.index in errors or not is_complete_wav(u.wav_path, sample_rate):
-            failed.append((u.text, errors.get(u.index, "no complete wav written")))
-            continue
-        duration = _wav_seconds(u.wav_path)
-        seconds[u.split] += duration
-        entry = {"audio_filepath": str(u.wav_path), "text": u.text, "normalized_text": u.text,
-                 "duration": round(duration, 6), "speaker": u.speaker}
-        entries[u.split].append(json.dumps(entry, ensure_ascii=False))
-    manifests = {}
-    for split in SPLITS:
-        manifests[split] = out_dir / f"{split}_manifest.json"
-        write_text_atomic(manifests[split], "".join(line + "\n" for line in entries[split]))
-    summary = CorpusSummary(
-        out_dir=out_dir, manifests=manifests, counts={s: len(entries[s]) for s in SPLITS}, seconds=seconds,
-        synthesized=len(pending) - len(errors), reused=reused, failed=failed, duplicates_dropped=dropped,
-        elapsed_s=time.perf_counter() - start)
-    info = {
-        "engine": engine.name, "sample_rate": sample_rate, "seed": seed, "splits": list(splits),
-        "post_processing": post, "speakers": {i: json.loads(engine.identity(v)) for i, v in enumerate(voices)},
-        "counts": summary.counts, "seconds": {s: round(v, 3) for s, v in seconds.items()},
-        "failed": [{"text": t, "error": e} for t, e in failed], "duplicates_dropped": dropped,
-    }
-    write_text_atomic(out_dir / "corpus.json", json.dumps(info, indent=2, ensure_ascii=False) + "\n")
-    return summary
+        entries: Dict[str, List[str]] = {s: [] for s in SPLITS}
+        seconds = {s: 0.0 for s in SPLITS}
+        failed = []
+        for u in utterances:
+            if u.index in errors or not is_complete_wav(u.wav_path, sample_rate):
+                failed.append((u.text, errors.get(u.index, "no complete wav written")))
+                continue
+            duration = _wav_seconds(u.wav_path)
+            seconds[u.split] += duration
+            entry = {"audio_filepath": str(u.wav_path), "text": u.text, "normalized_text": u.text,
+                     "duration": round(duration, 6), "speaker": u.speaker}
+            entries[u.split].append(json.dumps(entry, ensure_ascii=False))
+        manifests = {}
+        for split in SPLITS:
+            manifests[split] = out_dir / f"{split}_manifest.json"
+            write_text_atomic(manifests[split], "".join(line + "\n" for line in entries[split]))
+        summary = CorpusSummary(
+            out_dir=out_dir, manifests=manifests, counts={s: len(entries[s]) for s in SPLITS}, seconds=seconds,
+            synthesized=len(pending) - len(errors), reused=reused, failed=failed, duplicates_dropped=dropped,
+            elapsed_s=time.perf_counter() - start)
+        info = {
+            "engine": engine.name, "sample_rate": sample_rate, "seed": seed, "splits": list(splits),
+            "post_processing": post, "speakers": {i: json.loads(engine.identity(v)) for i, v in enumerate(voices)},
+            "counts": summary.counts, "seconds": {s: round(v, 3) for s, v in seconds.items()},
+            "failed": [{"text": t, "error": e} for t, e in failed], "duplicates_dropped": dropped,
+        }
+        write_text_atomic(out_dir / "corpus.json", json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+        return summary

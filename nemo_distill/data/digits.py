@@ -40,6 +40,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from nemo_distill.data.corpus import SPLITS, split_counts, trim_and_normalize, wav_name
 from nemo_distill.data.engines import TTSEngine, is_complete_wav, make_engine
 from nemo_distill.utils.files import write_text_atomic
+from nemo_distill.utils.locks import folder_lock
 
 __all__ = ["DIGITS", "ESPEAK_LANGUAGES", "ESPEAK_VARIANTS", "DigitClip", "build_digit_corpus", "fit_clip",
            "plan_digit_corpus", "random_voice"]
@@ -152,62 +153,63 @@ def build_digit_corpus(
     :class:`~nemo_distill.data.engines.EngineNotAvailableError` with its install command); ``engine_objects``
     overrides their construction (tests). Returns the ``corpus.json`` content (counts, seconds, failures).
     """
-    from concurrent.futures import ThreadPoolExecutor
+    with folder_lock(str(out_dir), what="corpus build"):  # one build per folder at a time
+        from concurrent.futures import ThreadPoolExecutor
 
-    from tqdm.auto import tqdm
+        from tqdm.auto import tqdm
 
-    start = time.perf_counter()
-    if engine_objects is None:
-        engine_objects = {name: make_engine(name, sample_rate=sample_rate) for name in engines}
-    for engine in engine_objects.values():
-        engine.check_available()
-    out_dir = Path(out_dir).resolve()
-    (out_dir / "wavs").mkdir(parents=True, exist_ok=True)
-    post = {"top_db": 40.0, "pad_s": 0.02, "peak": 0.95, "clip_s": clip_s}
-    clips = plan_digit_corpus(out_dir, engine_objects, per_digit, splits, sample_rate, seed, post)
-    pending = [c for c in clips if not is_complete_wav(c.wav_path, sample_rate)]
+        start = time.perf_counter()
+        if engine_objects is None:
+            engine_objects = {name: make_engine(name, sample_rate=sample_rate) for name in engines}
+        for engine in engine_objects.values():
+            engine.check_available()
+        out_dir = Path(out_dir).resolve()
+        (out_dir / "wavs").mkdir(parents=True, exist_ok=True)
+        post = {"top_db": 40.0, "pad_s": 0.02, "peak": 0.95, "clip_s": clip_s}
+        clips = plan_digit_corpus(out_dir, engine_objects, per_digit, splits, sample_rate, seed, post)
+        pending = [c for c in clips if not is_complete_wav(c.wav_path, sample_rate)]
 
-    def postprocess(audio, sr):
-        return fit_clip(trim_and_normalize(audio, sr, top_db=post["top_db"], pad_s=post["pad_s"],
-                                           peak=post["peak"]), sr, clip_s)
+        def postprocess(audio, sr):
+            return fit_clip(trim_and_normalize(audio, sr, top_db=post["top_db"], pad_s=post["pad_s"],
+                                               peak=post["peak"]), sr, clip_s)
 
-    def run(batch: List[DigitClip]) -> List[Optional[str]]:
-        items = [(c.word, c.wav_path, dict(c.voice)) for c in batch]
-        return engine_objects[batch[0].engine].synthesize_batch(items, sample_rate=sample_rate,
-                                                                  postprocess=postprocess)
+        def run(batch: List[DigitClip]) -> List[Optional[str]]:
+            items = [(c.word, c.wav_path, dict(c.voice)) for c in batch]
+            return engine_objects[batch[0].engine].synthesize_batch(items, sample_rate=sample_rate,
+                                                                      postprocess=postprocess)
 
-    batches = []
-    for name in engine_objects:
-        mine = [c for c in pending if c.engine == name]
-        size = max(1, engine_objects[name].preferred_batch_size)
-        batches += [mine[i:i + size] for i in range(0, len(mine), size)]
-    errors: Dict[Path, str] = {}
-    with tqdm(total=len(clips), initial=len(clips) - len(pending), unit="clip", desc="digit corpus",
-              disable=not progress, dynamic_ncols=True) as bar, ThreadPoolExecutor(max_workers=num_workers) as pool:
-        for batch, batch_errors in zip(batches, pool.map(run, batches)):
-            errors.update({c.wav_path: e for c, e in zip(batch, batch_errors) if e is not None})
-            bar.update(len(batch))
+        batches = []
+        for name in engine_objects:
+            mine = [c for c in pending if c.engine == name]
+            size = max(1, engine_objects[name].preferred_batch_size)
+            batches += [mine[i:i + size] for i in range(0, len(mine), size)]
+        errors: Dict[Path, str] = {}
+        with tqdm(total=len(clips), initial=len(clips) - len(pending), unit="clip", desc="digit corpus",
+                  disable=not progress, dynamic_ncols=True) as bar, ThreadPoolExecutor(max_workers=num_workers) as pool:
+            for batch, batch_errors in zip(batches, pool.map(run, batches)):
+                errors.update({c.wav_path: e for c, e in zip(batch, batch_errors) if e is not None})
+                bar.update(len(batch))
 
-    entries: Dict[str, List[str]] = {s: [] for s in SPLITS}
-    counts = {s: {w: 0 for w in DIGITS} for s in SPLITS}
-    failed = []
-    for clip in clips:
-        if clip.wav_path in errors or not is_complete_wav(clip.wav_path, sample_rate):
-            failed.append({"label": clip.word, "engine": clip.engine, "voice": dict(clip.voice),
-                           "error": errors.get(clip.wav_path, "no complete wav written")})
-            continue
-        counts[clip.split][clip.word] += 1
-        entries[clip.split].append(json.dumps({
-            "audio_filepath": str(clip.wav_path), "duration": clip_s, "label": clip.word, "label_id": clip.label,
-            "text": clip.word, "engine": clip.engine, "voice": dict(clip.voice)}))
-    for split in SPLITS:
-        write_text_atomic(out_dir / f"{split}_manifest.json", "".join(line + "\n" for line in entries[split]))
-    info = {
-        "kind": "digits", "labels": list(DIGITS), "engines": sorted(engine_objects), "per_digit": per_digit,
-        "sample_rate": sample_rate, "clip_s": clip_s, "seed": seed, "splits": list(splits), "post_processing": post,
-        "counts": {s: sum(c.values()) for s, c in counts.items()}, "counts_per_label": counts,
-        "synthesized": len(pending) - len(errors), "reused": len(clips) - len(pending), "failed": failed,
-        "elapsed_s": round(time.perf_counter() - start, 1),
-    }
-    write_text_atomic(out_dir / "corpus.json", json.dumps(info, indent=2) + "\n")
-    return info
+        entries: Dict[str, List[str]] = {s: [] for s in SPLITS}
+        counts = {s: {w: 0 for w in DIGITS} for s in SPLITS}
+        failed = []
+        for clip in clips:
+            if clip.wav_path in errors or not is_complete_wav(clip.wav_path, sample_rate):
+                failed.append({"label": clip.word, "engine": clip.engine, "voice": dict(clip.voice),
+                               "error": errors.get(clip.wav_path, "no complete wav written")})
+                continue
+            counts[clip.split][clip.word] += 1
+            entries[clip.split].append(json.dumps({
+                "audio_filepath": str(clip.wav_path), "duration": clip_s, "label": clip.word, "label_id": clip.label,
+                "text": clip.word, "engine": clip.engine, "voice": dict(clip.voice)}))
+        for split in SPLITS:
+            write_text_atomic(out_dir / f"{split}_manifest.json", "".join(line + "\n" for line in entries[split]))
+        info = {
+            "kind": "digits", "labels": list(DIGITS), "engines": sorted(engine_objects), "per_digit": per_digit,
+            "sample_rate": sample_rate, "clip_s": clip_s, "seed": seed, "splits": list(splits), "post_processing": post,
+            "counts": {s: sum(c.values()) for s, c in counts.items()}, "counts_per_label": counts,
+            "synthesized": len(pending) - len(errors), "reused": len(clips) - len(pending), "failed": failed,
+            "elapsed_s": round(time.perf_counter() - start, 1),
+        }
+        write_text_atomic(out_dir / "corpus.json", json.dumps(info, indent=2) + "\n")
+        return info

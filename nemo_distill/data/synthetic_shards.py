@@ -28,6 +28,7 @@ shard with a matching sidecar or one that :meth:`SyntheticShardStore.is_complete
 A shard is reused only if its key (teacher hash, texts, seeds, sampler settings, format) is unchanged.
 """
 
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -132,8 +133,13 @@ class SyntheticShardStore:
             raise ValueError(f"shard {spec.name} lacks {sorted(missing)}")
         if len(tensors["lengths"]) != len(spec.text_ids):
             raise ValueError(f"shard {spec.name} holds {len(tensors['lengths'])} items, spec has {len(spec.text_ids)}")
+        # serialised in memory first: torch.save to a file names the archive after that (random temporary) file, so
+        # identical tensors would give other bytes, and every sha256 recorded downstream would go stale
+        buffer = io.BytesIO()
+        torch.save({k: tensors[k].detach().cpu().contiguous() for k in SHARD_TENSORS}, buffer)
         with atomic_path(self.shard_path(spec)) as tmp:
-            torch.save({k: tensors[k].detach().cpu().contiguous() for k in SHARD_TENSORS}, tmp)
+            with open(tmp, "wb") as f:
+                f.write(buffer.getvalue())
         sidecar = {"key": spec.key, "sha256": sha256_file(self.shard_path(spec)), "num_items": len(spec.text_ids),
                    "rank": int(rank)}
         write_json_atomic(self.sidecar_path(spec), sidecar)

@@ -16,8 +16,10 @@
 
 Layout of ``out_dir``::
 
-    distillation.json                 what this folder distils (teacher hash, plan, weighting): a rerun with another
-                                      teacher or plan is refused instead of mixing two lineages
+    .nemo_distill.lock                held by the run in progress: a second run on the folder is refused meanwhile
+    distillation.json                 what this folder distils (teacher hash, plan, weighting, round steps, optimiser,
+                                      batch, texts hash...): a rerun that differs in any of it is refused instead of
+                                      resuming another run's checkpoints or mixing two lineages
     synthetic/                        the teacher's shards (nemo_distill.data.synthetic_shards)
     rounds/round_01_256to128/         exp_manager folder of a round (checkpoints, TensorBoard)
     students/<name>_128steps.nemo     the student of each round, a DiffusionSpectrogramGenerator
@@ -39,7 +41,8 @@ from nemo_distill.data.synthetic_shards import SyntheticShardStore
 from nemo_distill.distillation.plan import Round, plan_rounds
 from nemo_distill.distillation.synthetic_data import generate_synthetic_data, read_texts
 from nemo_distill.models import DiffusionSpectrogramGenerator, ProgressiveDistillationModel
-from nemo_distill.utils.files import sha256_file, write_json_atomic
+from nemo_distill.utils.files import sha256_file, sha256_text, write_json_atomic
+from nemo_distill.utils.locks import folder_lock
 
 __all__ = ["run_distillation"]
 
@@ -50,17 +53,38 @@ def _student_path(out_dir: str, name: str, step: Round) -> str:
 
 
 def _check_folder_lineage(out_dir: str, identity: dict) -> None:
+    """Refuse a folder that holds another distillation (any setting of ``identity`` differs); write the identity the
+    first time. A folder recorded by an earlier version lacks some of today's keys: they are added, with a warning."""
     path = os.path.join(out_dir, "distillation.json")
     if os.path.isfile(path):
         with open(path) as f:
             recorded = json.load(f)
-        differing = {k: (recorded.get(k), v) for k, v in identity.items() if recorded.get(k) != v}
+        differing = {k: (recorded[k], v) for k, v in identity.items() if k in recorded and recorded[k] != v}
         if differing:
             details = "; ".join(f"{k}: folder {a!r}, now {b!r}" for k, (a, b) in differing.items())
             raise ValueError(f"{out_dir} holds a distillation with other settings ({details}): use another "
                              "out_dir, or delete that folder to start over")
-        return
+        unrecorded = sorted(set(identity) - set(recorded))
+        if not unrecorded:
+            return
+        logging.warning(f"{path} was written before {unrecorded} were part of a distillation's identity: recorded now")
     write_json_atomic(path, identity, indent=1)
+
+
+def _identity(cfg: DictConfig, teacher_sha256: str, texts: List[str], guidance_scale: float) -> dict:
+    """Everything that changes what a folder's students are: a rerun that differs in any of it is refused."""
+    plan, synthetic, model = cfg.plan, cfg.synthetic, cfg.model
+    container = lambda node: OmegaConf.to_container(node, resolve=True) if node is not None else None  # noqa: E731
+    return {
+        "teacher_sha256": teacher_sha256, "teacher_steps": int(plan.teacher_steps),
+        "student_steps": int(plan.student_steps), "weighting": str(model.weighting), "guidance_scale": guidance_scale,
+        "guidance_weighting": str((cfg.get("guidance", {}) or {}).get("weighting") or model.weighting),
+        "round_steps": int(model.round_steps), "weighting_gamma": float(model.get("weighting_gamma", 5.0)),
+        "max_frames": model.get("max_frames"), "val_utterances": int(model.get("val_utterances", 0)),
+        "batch_size": int(model.train_ds.batch_size), "optim": container(model.get("optim")),
+        "texts_sha256": sha256_text("\n".join(texts)), "synthetic_seed": int(synthetic.seed),
+        "shard_size": int(synthetic.shard_size),
+    }
 
 
 def _finished_student(path: str, teacher_sha256: str) -> bool:
@@ -82,40 +106,41 @@ def run_distillation(cfg: DictConfig) -> List[str]:
     trainer_kwargs = _trainer_kwargs(cfg)
     guidance_scale = float(cfg.get("guidance", {}).get("scale", 0.0) or 0.0)
     rounds = plan_rounds(int(plan.teacher_steps), int(plan.student_steps), fold_guidance=guidance_scale > 0)
-    # every check before any work: the teacher's class, the folder's lineage, the texts
+    # every check before any file is written: the teacher's class, the texts (each one speakable), then the folder
     teacher = DiffusionSpectrogramGenerator.from_nemo(cfg.teacher)
     teacher_sha256 = sha256_file(cfg.teacher)
-    _check_folder_lineage(out_dir, {
-        "teacher_sha256": teacher_sha256, "teacher_steps": int(plan.teacher_steps),
-        "student_steps": int(plan.student_steps), "weighting": str(cfg.model.weighting),
-        "guidance_scale": guidance_scale,
-    })
     texts = read_texts(cfg.texts, limit=synthetic.get("max_texts"))
-
-    generation_trainer = pl.Trainer(**{**trainer_kwargs, "use_distributed_sampler": False, "logger": False,
-                                       "enable_checkpointing": False})
-    synthetic_dir = os.path.join(out_dir, "synthetic")
-    generate_synthetic_data(teacher, teacher_sha256, texts, synthetic_dir, generation_trainer,
-                            steps=int(plan.teacher_steps), shard_size=int(synthetic.shard_size),
-                            seed=int(synthetic.seed), sampler="ddim", guidance_scale=guidance_scale,
-                            batch_size=int(synthetic.batch_size))
-    data_sha256 = SyntheticShardStore(synthetic_dir).manifest_sha256()
+    for number, text in enumerate(texts, 1):
+        try:
+            teacher.parse_batch([text])
+        except ValueError as error:
+            raise ValueError(f"{cfg.texts}: text {number}: {error}") from None
+    identity = _identity(cfg, teacher_sha256, texts, guidance_scale)
     # a teacher that is itself a student passes its own origin on: every student names the model it came from
     origin_sha256 = teacher.cfg.get("distillation", {}).get("origin_teacher_sha256") or teacher_sha256
-    del teacher
-    if cfg.get("generate_only", False):
-        return []
-
-    paths, current, current_sha256 = [], os.path.abspath(cfg.teacher), teacher_sha256
-    for step in rounds:
-        path = _student_path(out_dir, cfg.name, step)
-        if _finished_student(path, current_sha256):
-            logging.info(f"{step.name}: {path} is finished, not retrained")
-        else:
-            _train_round(cfg, step, current, current_sha256, origin_sha256, synthetic_dir, data_sha256, path)
-        paths.append(path)
-        current, current_sha256 = path, sha256_file(path)
-    return paths
+    with folder_lock(out_dir, what="distillation"):  # a second run on this folder is refused while this one runs
+        _check_folder_lineage(out_dir, identity)
+        generation_trainer = pl.Trainer(**{**trainer_kwargs, "use_distributed_sampler": False, "logger": False,
+                                           "enable_checkpointing": False})
+        synthetic_dir = os.path.join(out_dir, "synthetic")
+        generate_synthetic_data(teacher, teacher_sha256, texts, synthetic_dir, generation_trainer,
+                                steps=int(plan.teacher_steps), shard_size=int(synthetic.shard_size),
+                                seed=int(synthetic.seed), sampler="ddim", guidance_scale=guidance_scale,
+                                batch_size=int(synthetic.batch_size))
+        data_sha256 = SyntheticShardStore(synthetic_dir).manifest_sha256()
+        del teacher
+        if cfg.get("generate_only", False):
+            return []
+        paths, current, current_sha256 = [], os.path.abspath(cfg.teacher), teacher_sha256
+        for step in rounds:
+            path = _student_path(out_dir, cfg.name, step)
+            if _finished_student(path, current_sha256):
+                logging.info(f"{step.name}: {path} is finished, not retrained")
+            else:
+                _train_round(cfg, step, current, current_sha256, origin_sha256, synthetic_dir, data_sha256, path)
+            paths.append(path)
+            current, current_sha256 = path, sha256_file(path)
+        return paths
 
 
 def _trainer_kwargs(cfg: DictConfig) -> dict:

@@ -36,10 +36,11 @@ import shutil
 from typing import Dict, Optional
 
 from nemo.utils import logging
-from nemo_distill.export.tokenizer_spec import tokenizer_spec
+from nemo_distill.parts.tokenizer_spec import tokenizer_spec
 from nemo_distill.export.triton_config import ensemble_config, onnx_model_config, to_pbtxt
 from nemo_distill.parts.mel_settings import check_mel_settings_match
 from nemo_distill.utils.files import sha256_file, write_json_atomic
+from nemo_distill.utils.locks import path_lock
 
 __all__ = ["FORMAT", "export_triton_repository", "pipeline_steps"]
 
@@ -120,74 +121,76 @@ def export_triton_repository(
         logging.warning("the generator has a text normaliser; the ONNX client does not run it: normalise text "
                         "before sending it")
 
-    n_mels = int(generator.cfg.n_mel_channels)
-    cond_channels = generator.decoder.cond_channels
-    spec = _tensor_specs(n_mels, cond_channels)
     parent = os.path.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".{os.path.basename(out_dir)}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
-    try:
-        models = {
-            "frontend": _write_model(
-                tmp, "frontend", lambda p: generator.export(p, form="frontend"), [spec["tokens"]],
-                [spec["cond"], spec["coarse_mel"], spec["mel_lens"]], max_batch_size),
-            "sampler": _write_model(
-                tmp, "sampler",
-                lambda p: generator.export(p, graph=sampler_graph),
-                [spec["cond"], spec["coarse_mel"], spec["mel_lens"], spec["noise"]], [spec["mel"]], max_batch_size),
-            "vocoder": _write_model(
-                tmp, "vocoder", lambda p: vocoder.export(p), [spec["spec"]], [spec["audio"]], max_batch_size),
-        }
-        if include_step:
-            step_inputs = [_renamed(spec["mel"], "z_t"), ("log_snr", "TYPE_FP32", []), spec["cond"],
-                           _renamed(spec["mel"], "prior"), ("mask", "TYPE_FP32", [1, -1])]
-            models["denoiser_step"] = _write_model(
-                tmp, "denoiser_step", lambda p: generator.export(p, form="step"), step_inputs,
-                [_renamed(spec["mel"], "prediction")], max_batch_size)
-        steps_wiring = pipeline_steps()
-        os.makedirs(os.path.join(tmp, ENSEMBLE, "1"))  # Triton wants a version folder, empty for an ensemble
-        ensemble = ensemble_config(
-            ENSEMBLE, [_renamed(spec["tokens"], "TOKENS"), _renamed(spec["noise"], "NOISE")],
-            [_renamed(spec["audio"], "AUDIO"), _renamed(spec["mel_lens"], "MEL_LENS")], steps_wiring, max_batch_size)
-        with open(os.path.join(tmp, ENSEMBLE, "config.pbtxt"), "w") as f:
-            f.write(to_pbtxt(ensemble))
-        with open(os.path.join(tmp, "tokenizer.json"), "w") as f:
-            json.dump(tokenizer, f, indent=1)
-        preprocessor = generator.cfg.preprocessor
-        distillation = generator.cfg.get("distillation") or {}
-        manifest = {
-            "format": FORMAT,
-            "ensemble": ENSEMBLE,
-            "pipeline": steps_wiring,
-            "models": models,
-            "tokenizer": "tokenizer.json",
-            "sample_rate": int(generator.cfg.sample_rate),
-            "hop_length": int(preprocessor.n_window_stride),
-            "n_mels": n_mels,
-            # durations are clamped to this many frames per token: noise of L * this frames always covers T
-            "max_frames_per_token": int(generator.fastpitch.max_token_duration),
-            "steps": steps,
-            "sampler": generator.settings.sampler,
-            "lineage": {
-                "class": type(generator).__name__,
-                "distilled": bool(distillation),
-                **{key: (value if isinstance(value, (int, float, str, bool)) or value is None else str(value))
-                   for key, value in dict(distillation).items()},
-                **{f"{name}_sha256": sha256_file(path) for name, path in (sources or {}).items()},
-                **{f"{name}_file": os.path.basename(path) for name, path in (sources or {}).items()},
-            },
-        }
-        write_json_atomic(os.path.join(tmp, "deploy.json"), manifest, indent=1)
-        if os.path.exists(out_dir):
-            old = f"{tmp}.old"
-            os.rename(out_dir, old)
-            os.rename(tmp, out_dir)
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, out_dir)
-    finally:
+    with path_lock(os.path.join(parent, f".{os.path.basename(out_dir)}.lock"), what="export"):
+        if os.path.exists(out_dir) and not overwrite:  # again, under the lock: another export may have finished
+            raise FileExistsError(f"{out_dir} exists: pass overwrite=True (--overwrite) to replace it")
+        n_mels = int(generator.cfg.n_mel_channels)
+        cond_channels = generator.decoder.cond_channels
+        spec = _tensor_specs(n_mels, cond_channels)
+        tmp = os.path.join(parent, f".{os.path.basename(out_dir)}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        try:
+            models = {
+                "frontend": _write_model(
+                    tmp, "frontend", lambda p: generator.export(p, form="frontend"), [spec["tokens"]],
+                    [spec["cond"], spec["coarse_mel"], spec["mel_lens"]], max_batch_size),
+                "sampler": _write_model(
+                    tmp, "sampler",
+                    lambda p: generator.export(p, graph=sampler_graph),
+                    [spec["cond"], spec["coarse_mel"], spec["mel_lens"], spec["noise"]], [spec["mel"]], max_batch_size),
+                "vocoder": _write_model(
+                    tmp, "vocoder", lambda p: vocoder.export(p), [spec["spec"]], [spec["audio"]], max_batch_size),
+            }
+            if include_step:
+                step_inputs = [_renamed(spec["mel"], "z_t"), ("log_snr", "TYPE_FP32", []), spec["cond"],
+                               _renamed(spec["mel"], "prior"), ("mask", "TYPE_FP32", [1, -1])]
+                models["denoiser_step"] = _write_model(
+                    tmp, "denoiser_step", lambda p: generator.export(p, form="step"), step_inputs,
+                    [_renamed(spec["mel"], "prediction")], max_batch_size)
+            steps_wiring = pipeline_steps()
+            os.makedirs(os.path.join(tmp, ENSEMBLE, "1"))  # Triton wants a version folder, empty for an ensemble
+            ensemble = ensemble_config(
+                ENSEMBLE, [_renamed(spec["tokens"], "TOKENS"), _renamed(spec["noise"], "NOISE")],
+                [_renamed(spec["audio"], "AUDIO"), _renamed(spec["mel_lens"], "MEL_LENS")], steps_wiring, max_batch_size)
+            with open(os.path.join(tmp, ENSEMBLE, "config.pbtxt"), "w") as f:
+                f.write(to_pbtxt(ensemble))
+            with open(os.path.join(tmp, "tokenizer.json"), "w") as f:
+                json.dump(tokenizer, f, indent=1)
+            preprocessor = generator.cfg.preprocessor
+            distillation = generator.cfg.get("distillation") or {}
+            manifest = {
+                "format": FORMAT,
+                "ensemble": ENSEMBLE,
+                "pipeline": steps_wiring,
+                "models": models,
+                "tokenizer": "tokenizer.json",
+                "sample_rate": int(generator.cfg.sample_rate),
+                "hop_length": int(preprocessor.n_window_stride),
+                "n_mels": n_mels,
+                # durations are clamped to this many frames per token: noise of L * this frames always covers T
+                "max_frames_per_token": int(generator.fastpitch.max_token_duration),
+                "steps": steps,
+                "sampler": generator.settings.sampler,
+                "lineage": {
+                    "class": type(generator).__name__,
+                    "distilled": bool(distillation),
+                    **{key: (value if isinstance(value, (int, float, str, bool)) or value is None else str(value))
+                       for key, value in dict(distillation).items()},
+                    **{f"{name}_sha256": sha256_file(path) for name, path in (sources or {}).items()},
+                    **{f"{name}_file": os.path.basename(path) for name, path in (sources or {}).items()},
+                },
+            }
+            write_json_atomic(os.path.join(tmp, "deploy.json"), manifest, indent=1)
+            if os.path.exists(out_dir):
+                old = f"{tmp}.old"
+                os.rename(out_dir, old)
+                os.rename(tmp, out_dir)
+                shutil.rmtree(old)
+            else:
+                os.rename(tmp, out_dir)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     logging.info(f"Triton model repository written to {out_dir} ({steps} sampling steps)")
     return out_dir

@@ -39,8 +39,12 @@ from nemo_distill.modules.mel_decoder import DiffusionMelDecoder
 from nemo_distill.parts.export_graphs import FrontendGraph, UnrolledSamplerGraph, export_sampler_steps
 from nemo_distill.parts.fastpitch_taps import FastPitchTaps
 from nemo_distill.parts.mel_settings import mel_settings, mel_settings_mismatch
+from nemo_distill.parts.nemo_integrity import RecordsIntegrity
 from nemo_distill.parts.restore import WrongModelClassError, restore_model
 from nemo_distill.parts.tensorboard import log_mels_and_audio
+from nemo_distill.parts.tokenizer_spec import tokenizer_spec
+from nemo_distill.runtime.onnx_client import CharTokenizer
+from nemo_distill.runtime.text import MAX_CHARS, split_text
 
 __all__ = ["DiffusionSpectrogramGenerator"]
 
@@ -48,7 +52,7 @@ __all__ = ["DiffusionSpectrogramGenerator"]
 _LEGACY_KEYS = (("mel_denoiser.", "decoder.denoiser."), ("residual_scale", "decoder.residual_scale"))
 
 
-class DiffusionSpectrogramGenerator(FastPitchModel):
+class DiffusionSpectrogramGenerator(RecordsIntegrity, FastPitchModel):
     """A NeMo ``SpectrogramGenerator`` whose mel decoder is a diffusion model conditioned on FastPitch's encoding.
 
     Config: every key of NeMo's FastPitch config, plus ``diffusion`` (the
@@ -201,16 +205,41 @@ class DiffusionSpectrogramGenerator(FastPitchModel):
                            sample_rate=self._cfg.sample_rate)
 
     # ------------------------------------------------------------------------------------------------- inference
-    def parse_batch(self, texts):
-        """Texts -> ``(tokens [B, L] padded with the tokenizer's pad id, lengths [B])``; ValueError for bad text."""
+    def check_text(self, text: str, strict: bool = False) -> None:
+        """ValueError for an empty text or one with nothing to speak (only punctuation or unknown characters);
+        characters the tokenizer drops are an ``UnspeakableTextWarning`` listing them (``strict``: a ValueError)."""
+        checker = self._text_checker()
+        if checker is not None:
+            checker.check(text, strict, name=f"the {type(self.vocab).__name__}")
+        elif not isinstance(text, str) or not text.strip():
+            raise ValueError(f"empty text: {text!r}")
+
+    def _text_checker(self):
+        """The tokenizer's rules as a :class:`CharTokenizer` (None for a G2P tokenizer: NeMo's own parse only)."""
+        if not hasattr(self, "_char_rules"):
+            try:
+                self._char_rules = CharTokenizer(tokenizer_spec(self.vocab))
+            except ValueError:
+                self._char_rules = None
+        return self._char_rules
+
+    def text_pieces(self, text: str, max_chars: int = MAX_CHARS):
+        """``text`` cut into pieces of at most ``max_chars`` characters at sentence ends (:func:`split_text`), those
+        with something to speak: a long text is synthesised piece by piece, so memory stays bounded."""
+        checker = self._text_checker()
+        return [piece for piece in split_text(text, max_chars) if checker is None or checker.speakable(piece)]
+
+    def parse_batch(self, texts, strict: bool = False):
+        """Texts -> ``(tokens [B, L] padded with the tokenizer's pad id, lengths [B])``; every text checked first
+        (:meth:`check_text`): ValueError for bad text."""
         if isinstance(texts, str):
             texts = [texts]
         if not texts:
             raise ValueError("no text given")
+        for text in texts:
+            self.check_text(text, strict)
         sequences = []
         for text in texts:
-            if not isinstance(text, str) or not text.strip():
-                raise ValueError(f"empty text: {text!r}")
             tokens = self.parse(text)[0]
             content = [int(t) for t in tokens if int(t) != self.vocab.pad and int(t) not in self._space_ids()]
             if not content:

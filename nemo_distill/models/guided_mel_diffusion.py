@@ -46,6 +46,7 @@ from nemo_distill.diffusion import classifier_guided_x0, noise_data, sample
 from nemo_distill.diffusion.parameterization import broadcast_to, prediction_to_x0_eps, target_from_x0_eps
 from nemo_distill.modules.diffusion_settings import schedule_from_config
 from nemo_distill.modules.log_mel_space import LogMelSpace
+from nemo_distill.parts.nemo_integrity import RecordsIntegrity
 from nemo_distill.parts.restore import restore_model
 
 __all__ = ["GuidedMelDiffusion"]
@@ -72,7 +73,7 @@ def _classifier_section(path: str, generator_mel: Optional[DictConfig]) -> tuple
     return section, source.classifier.state_dict()
 
 
-class GuidedMelDiffusion(ModelPT):
+class GuidedMelDiffusion(RecordsIntegrity, ModelPT):
     """Config: ``<classifier_key>_path`` (a ``NoisyClassifierModel`` ``.nemo``), ``mel`` (optional:
     ``sample_rate``/``n_mels``/``frames``/``mel_mean``/``mel_scale``/``preprocessor`` the classifier must have),
     ``score_net`` (``_target_``; the subclass fills in what it takes from the classifier), ``diffusion``

@@ -36,11 +36,12 @@ from nemo_distill.diffusion import noise_data
 from nemo_distill.modules.diffusion_settings import schedule_from_config
 from nemo_distill.data.labelled_audio import label_loader
 from nemo_distill.modules.log_mel_space import LogMelSpace
+from nemo_distill.parts.nemo_integrity import RecordsIntegrity
 
 __all__ = ["NoisyClassifierModel"]
 
 
-class NoisyClassifierModel(ModelPT):
+class NoisyClassifierModel(RecordsIntegrity, ModelPT):
     """Config: ``labels``, ``sample_rate``, ``frames``, ``mel_mean``, ``mel_scale``, ``preprocessor`` (NeMo's
     ``AudioToMelSpectrogramPreprocessor``), ``classifier`` (``_target_`` of a module ``(z_t, log_snr) -> logits``,
     e.g. :class:`~nemo_distill.modules.noisy_classifier.NoisyMelClassifier`), ``schedule``, ``train_max_time``,

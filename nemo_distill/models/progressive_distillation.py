@@ -249,7 +249,7 @@ class ProgressiveDistillationModel(ModelPT):
                 **(lineage or {}),
             })
         student.cfg = cfg
-        with atomic_path(path) as tmp:
+        with atomic_path(path, overwrite=False) as tmp:  # a finished student is never replaced
             student.save_to(tmp)
         return path
 

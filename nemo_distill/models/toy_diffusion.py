@@ -30,12 +30,13 @@ from nemo.core.classes.common import safe_instantiate
 from nemo_distill.data.toy2d import sample_toy
 from nemo_distill.diffusion import noise_data, sample, weighted_denoising_loss
 from nemo_distill.modules.diffusion_settings import DiffusionSettings
+from nemo_distill.parts.nemo_integrity import RecordsIntegrity
 
 
 __all__ = ["ToyDiffusionModel"]
 
 
-class ToyDiffusionModel(ModelPT):
+class ToyDiffusionModel(RecordsIntegrity, ModelPT):
     """Unconditional diffusion model of a 2-D toy distribution.
 
     Config keys: ``denoiser`` (a ``_target_`` taking ``(z_t [B, D], log_snr [B])``), ``diffusion`` (``schedule``

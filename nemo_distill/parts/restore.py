@@ -14,8 +14,9 @@
 
 """Restore a ``.nemo`` and check the class it holds: the one loader every caller of the package uses."""
 
-import os
 from typing import Optional, Tuple, Type, TypeVar, Union
+
+from nemo_distill.parts.nemo_integrity import CorruptModelFileError, check_nemo_file
 
 __all__ = ["WrongModelClassError", "restore_model"]
 
@@ -29,16 +30,21 @@ class WrongModelClassError(ValueError, TypeError):
 
 def restore_model(path: str, cls: Union[Type[M], Tuple[type, ...]], map_location: str = "cpu",
                   eval_mode: bool = True, role: Optional[str] = None) -> M:
-    """``ModelPT.restore_from(path)``, checked to be a ``cls`` (or a subclass; a tuple: any of them), in eval mode:
-    ``FileNotFoundError`` for a missing file, :class:`WrongModelClassError` naming what the file holds otherwise.
-    ``role`` (e.g. ``"--judge"``) starts the messages."""
+    """``ModelPT.restore_from(path)``, checked to be a ``cls`` (or a subclass; a tuple: any of them), in eval mode.
+
+    Before anything is restored the archive is checked (:func:`~nemo_distill.parts.nemo_integrity.check_nemo_file`):
+    ``FileNotFoundError`` for a missing file, :class:`~nemo_distill.parts.nemo_integrity.CorruptModelFileError` for
+    a truncated, non-tar or altered one; :class:`WrongModelClassError` naming what the file holds. Every message is
+    one line naming the file; ``role`` (e.g. ``"--judge"``) starts it."""
     where = f"{role} {path}" if role else path
     from nemo.core.classes import ModelPT
 
     import nemo_distill  # noqa: F401  (registers the package's config targets before NeMo reads the config)
 
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{where}: no such .nemo file")
+    try:
+        check_nemo_file(path)
+    except (FileNotFoundError, CorruptModelFileError) as error:
+        raise type(error)(f"{role} {error}" if role else str(error)) from None
     model = ModelPT.restore_from(path, map_location=map_location)
     if not isinstance(model, cls):
         expected = " or ".join(c.__name__ for c in (cls if isinstance(cls, tuple) else (cls,)))

@@ -27,16 +27,21 @@ noise given to ``DiffusionSpectrogramGenerator.generate_spectrogram(noise=...)``
 """
 
 import argparse
+import hashlib
 import json
 import os
 import sys
 import unicodedata
+import warnings
 import wave
 from typing import Dict, List, Sequence
 
 import numpy as np
 
-__all__ = ["CharTokenizer", "OnnxTTSPipeline", "main", "starting_noise", "write_wav"]
+from nemo_distill.runtime.text import MAX_CHARS, split_text
+
+__all__ = ["CharTokenizer", "OnnxTTSPipeline", "UnspeakableTextWarning", "main", "starting_noise", "verify_repository",
+           "write_wav"]
 
 _SYNOGLYPHS = {"\u2019": "'", "\u201d": '"', "\u201c": '"'}  # NeMo's SYNOGLYPH2ASCII
 
@@ -59,6 +64,10 @@ def starting_noise(tokens: np.ndarray, n_mels: int, max_frames_per_token: int, s
     rng = np.random.default_rng(seed)
     frames = tokens.shape[1] * int(max_frames_per_token)
     return rng.standard_normal((tokens.shape[0], int(n_mels), frames), dtype=np.float32)
+
+
+class UnspeakableTextWarning(UserWarning):
+    """A text holds characters the voice's tokenizer drops (they are not spoken)."""
 
 
 class CharTokenizer:
@@ -91,20 +100,47 @@ class CharTokenizer:
             chars = [space] + chars + [space]
         return [self.token_ids[c] for c in chars]
 
-    def encode_batch(self, texts: Sequence[str]) -> np.ndarray:
-        """Texts -> ``[B, L]`` int64 ids padded with the pad id; ValueError for empty or unsupported text."""
+    def dropped(self, text: str) -> List[str]:
+        """The characters of ``text`` (after the tokenizer's preprocessing) that :meth:`encode` skips, in order of
+        first appearance; whitespace aside."""
+        space, seen = self.tokens[self.space_id], []
+        for c in self.preprocess(text):
+            kept = c == space or ((c.isalnum() or c == "'") and c in self.token_ids) or (
+                c in self.punct_list and self.punct)
+            if not kept and not c.isspace() and c not in seen:
+                seen.append(c)
+        return seen
+
+    def speakable(self, text: str) -> bool:
+        """Whether ``text`` has a letter or digit the tokenizer keeps."""
+        return any(c.isalnum() and c in self.token_ids for c in self.preprocess(text))
+
+    def check(self, text: str, strict: bool = False, name: str = "the tokenizer") -> None:
+        """ValueError for an empty text or one with nothing to speak (no letter or digit the tokenizer has: only
+        punctuation, or only unknown characters); characters it drops are an :class:`UnspeakableTextWarning` that
+        lists them (with ``strict``, a ValueError)."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"empty text: {text!r}")
+        dropped = self.dropped(text)
+        if dropped and strict:
+            raise ValueError(f"text {text!r} has characters {name} cannot speak: {dropped}")
+        if not self.speakable(text):
+            raise ValueError(f"text {text!r} has no character {name} supports (nothing to speak)")
+        if dropped:
+            warnings.warn(f"text {text!r}: {name} cannot speak {dropped}: they are skipped (strict refuses them)",
+                          UnspeakableTextWarning, stacklevel=3)
+
+    def encode_batch(self, texts: Sequence[str], strict: bool = False) -> np.ndarray:
+        """Texts -> ``[B, L]`` int64 ids padded with the pad id; ValueError for empty or unspeakable text (see
+        :meth:`check`)."""
         if isinstance(texts, str):
             texts = [texts]
         if not texts:
             raise ValueError("no text given")
         rows = []
         for text in texts:
-            if not isinstance(text, str) or not text.strip():
-                raise ValueError(f"empty text: {text!r}")
-            ids = self.encode(text)
-            if not [i for i in ids if i != self.space_id]:
-                raise ValueError(f"text {text!r} has no character the tokenizer supports")
-            rows.append(ids)
+            self.check(text, strict)
+            rows.append(self.encode(text))
         batch = np.full((len(rows), max(len(r) for r in rows)), self.pad, dtype=np.int64)
         for i, row in enumerate(rows):
             batch[i, : len(row)] = row
@@ -123,6 +159,7 @@ class OnnxTTSPipeline:
                                     "scripts/export.py")
         with open(manifest_path) as f:
             self.manifest = json.load(f)
+        verify_repository(repo, self.manifest)
         with open(os.path.join(repo, self.manifest["tokenizer"])) as f:
             self.tokenizer = CharTokenizer(json.load(f))
         options = ort.SessionOptions()
@@ -154,12 +191,45 @@ class OnnxTTSPipeline:
         tensors = {"TOKENS": tokens.astype(np.int64), "NOISE": noise.astype(np.float32)}
         return self.run_steps(tensors, self.manifest["pipeline"])
 
-    def synthesize(self, texts, seed: int = 0) -> List[np.ndarray]:
-        """Texts -> one float32 waveform per text, cropped to its own length."""
-        tokens = self.tokenizer.encode_batch(texts)
+    def synthesize(self, texts, seed: int = 0, strict: bool = False, max_chars: int = MAX_CHARS) -> List[np.ndarray]:
+        """Texts -> one float32 waveform per text, cropped to its own length. Every text is checked first
+        (:meth:`CharTokenizer.check`; ``strict`` refuses characters the tokenizer drops). Texts of at most
+        ``max_chars`` characters run as one batch; a longer text is spoken piece by piece (:func:`split_text`,
+        piece ``j``'s noise from ``seed + j``) and the pieces' audio joined, so memory stays bounded."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if not texts:
+            raise ValueError("no text given")
+        for text in texts:
+            self.tokenizer.check(text, strict)
+        if all(len(text) <= max_chars for text in texts):
+            return self._speak(self.tokenizer.encode_batch(texts), seed)
+        audio = []
+        for text in texts:
+            pieces = [p for p in split_text(text, max_chars) if self.tokenizer.speakable(p)]
+            audio.append(np.concatenate([self._speak(self.tokenizer.encode_batch([piece]), seed + j)[0]
+                                         for j, piece in enumerate(pieces)]))
+        return audio
+
+    def _speak(self, tokens: np.ndarray, seed: int) -> List[np.ndarray]:
         tensors = self.run(tokens, self.noise(tokens, seed))
         hop = int(self.manifest["hop_length"])
         return [tensors["AUDIO"][i, 0, : int(n) * hop] for i, n in enumerate(tensors["MEL_LENS"])]
+
+
+def verify_repository(repo: str, manifest: Dict) -> None:
+    """Every model file that ``deploy.json`` lists exists and has the sha256 it records (checked before any session is
+    created): ``FileNotFoundError`` or ``ValueError``, one line naming the file."""
+    for name, entry in manifest["models"].items():
+        path = os.path.join(repo, entry["file"])
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path} ({name}) is missing from the repository: export it again")
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        if digest.hexdigest() != entry["sha256"]:
+            raise ValueError(f"{path} ({name}) is corrupt: its sha256 differs from the one deploy.json records "
+                             "(export the repository again)")
 
 
 def write_wav(path: str, audio: np.ndarray, sample_rate: int) -> None:
@@ -181,10 +251,11 @@ def main(argv=None) -> int:
     parser.add_argument("output", help="output .wav")
     parser.add_argument("--seed", type=int, default=0, help="seed of the starting noise")
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
+    parser.add_argument("--strict", action="store_true", help="refuse characters the tokenizer cannot speak")
     args = parser.parse_args(argv)
     try:
         pipeline = OnnxTTSPipeline(args.repo, threads=args.threads)
-        (audio,) = pipeline.synthesize([args.text], seed=args.seed)
+        (audio,) = pipeline.synthesize([args.text], seed=args.seed, strict=args.strict)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -24,11 +24,12 @@ __all__ = ["atomic_path", "sha256_file", "sha256_text", "write_json_atomic", "wr
 
 
 @contextlib.contextmanager
-def atomic_path(path: str):
+def atomic_path(path: str, overwrite: bool = True):
     """Yields a temporary path in ``path``'s folder; on success it is fsynced and renamed onto ``path``.
 
     A crash or exception leaves ``path`` as it was (absent, or the previous complete version) and removes the
-    temporary file, so a file that exists is always complete.
+    temporary file, so a file that exists is always complete. ``overwrite=False`` never replaces a ``path`` that
+    exists by then (``FileExistsError``): the file is linked into place, which fails if the name is taken.
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -41,7 +42,13 @@ def atomic_path(path: str):
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make every .nemo/shard private to its writer
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise FileExistsError(f"{path} exists: it is left as it is (never replaced by a rerun)") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

@@ -16,7 +16,7 @@
 
 NeMo's character tokenizers (``BaseCharsTokenizer`` subclasses such as ``EnglishCharsTokenizer``) are a vocabulary
 plus a few rules (text preprocessing, which characters are kept, space handling, padding with spaces). The client
-(``scripts/infer_onnx.py``) re-applies exactly these rules without importing NeMo or torch; the tests check it
+(:mod:`nemo_distill.runtime.onnx_client`) re-applies exactly these rules without importing NeMo or torch; the tests check it
 gives the same ids as ``model.parse`` on awkward text. Tokenizers with a G2P step (IPA, ARPAbet) cannot be written
 down this way and are refused.
 """

@@ -1,0 +1,108 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Integrity of ``.nemo`` files: a record of every member's sha256 inside the archive, checked before restoring.
+
+A ``.nemo`` is an uncompressed tar (NeMo's ``model_config.yaml``, ``model_weights.ckpt``, artefacts). The package's
+models append one member, ``nemo_distill_integrity.json``, with the sha256 of every other member when they are
+saved (:class:`RecordsIntegrity`); :func:`check_nemo_file` reads every member, compares it with that record and
+turns a missing, truncated, non-tar or altered file into one-line errors that name the file. A ``.nemo`` without a
+record (written by NeMo itself, or by an earlier version of this package) is read in full, so truncation is still
+found, and accepted.
+"""
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+from typing import Dict
+
+__all__ = ["CorruptModelFileError", "INTEGRITY_MEMBER", "RecordsIntegrity", "check_nemo_file", "record_integrity"]
+
+INTEGRITY_MEMBER = "./nemo_distill_integrity.json"
+_REQUIRED = ("model_config.yaml", "model_weights.ckpt")
+
+
+class CorruptModelFileError(ValueError):
+    """A ``.nemo`` that is not a complete, unaltered archive."""
+
+
+def _member_hashes(tar: tarfile.TarFile) -> Dict[str, str]:
+    hashes = {}
+    for member in tar.getmembers():
+        if not member.isfile() or member.name == INTEGRITY_MEMBER:
+            continue
+        digest, handle, size = hashlib.sha256(), tar.extractfile(member), 0
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+            size += len(chunk)
+        if size != member.size:
+            raise tarfile.ReadError(f"member {member.name} is cut short ({size} of {member.size} bytes)")
+        hashes[member.name] = digest.hexdigest()
+    return hashes
+
+
+def record_integrity(path: str) -> Dict[str, str]:
+    """Append the sha256 record of every member of the ``.nemo`` at ``path`` (replacing none: call it once, right
+    after the file is written); returns the record."""
+    with tarfile.open(path, "r:") as tar:
+        if INTEGRITY_MEMBER in tar.getnames():
+            raise ValueError(f"{path} already holds an integrity record")
+        hashes = _member_hashes(tar)
+    data = json.dumps({"format": 1, "sha256": hashes}, sort_keys=True, indent=1).encode()
+    info = tarfile.TarInfo(INTEGRITY_MEMBER)
+    info.size, info.mode = len(data), 0o644
+    with tarfile.open(path, "a:") as tar:
+        tar.addfile(info, io.BytesIO(data))
+    return hashes
+
+
+def check_nemo_file(path: str) -> bool:
+    """Check the ``.nemo`` at ``path`` before it is restored: ``FileNotFoundError`` if it is missing,
+    :class:`CorruptModelFileError` (one line, naming the file) if it is not a complete archive or a member differs
+    from its recorded sha256. Returns whether a record was there to check."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such .nemo file")
+    try:
+        with tarfile.open(path, "r:") as tar:
+            names = tar.getnames()
+            hashes = _member_hashes(tar)
+            record = json.load(tar.extractfile(INTEGRITY_MEMBER)) if INTEGRITY_MEMBER in names else None
+    except (tarfile.TarError, EOFError, OSError, ValueError) as error:
+        raise CorruptModelFileError(f"{path} is not a readable .nemo archive (truncated or not a .nemo: "
+                                    f"{error})") from None
+    missing = [name for name in _REQUIRED if not any(n.lstrip("./") == name for n in names)]
+    if missing:
+        raise CorruptModelFileError(f"{path} is not a .nemo file: it has no {', '.join(missing)}")
+    if record is None:
+        return False
+    expected = record.get("sha256", {})
+    differing = sorted(name for name in set(expected) | set(hashes) if expected.get(name) != hashes.get(name))
+    if differing:
+        raise CorruptModelFileError(f"{path} is corrupt: {', '.join(n.lstrip('./') for n in differing)} "
+                                    "differ from the sha256 recorded when it was written")
+    return True
+
+
+class RecordsIntegrity:
+    """Mixin for a ``ModelPT``: ``save_to`` also writes the integrity record into the ``.nemo``."""
+
+    def save_to(self, save_path: str):
+        super().save_to(save_path)
+        if os.path.isfile(str(save_path)):  # NeMo writes on global rank zero only
+            with tarfile.open(str(save_path), "r:") as tar:
+                recorded = INTEGRITY_MEMBER in tar.getnames()
+            if not recorded:
+                record_integrity(str(save_path))
