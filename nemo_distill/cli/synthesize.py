@@ -112,7 +112,7 @@ def main(argv=None):
         for text in texts:
             model.check_text(text, strict=args.strict)
         pieces = [model.text_pieces(text) for text in texts]
-        parsed = [[model.parse_batch([piece])[0] for piece in text_pieces] for text_pieces in pieces]
+        parsed = [[model.parse_batch([piece], check=False)[0] for piece in text_pieces] for text_pieces in pieces]
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -39,7 +39,7 @@ from nemo.utils import logging
 from nemo.utils.exp_manager import exp_manager
 from nemo_distill.data.synthetic_shards import SyntheticShardStore
 from nemo_distill.distillation.plan import Round, plan_rounds
-from nemo_distill.distillation.synthetic_data import generate_synthetic_data, read_texts
+from nemo_distill.distillation.synthetic_data import check_texts, generate_synthetic_data, read_texts
 from nemo_distill.models import DiffusionSpectrogramGenerator, ProgressiveDistillationModel
 from nemo_distill.utils.files import sha256_file, sha256_text, write_json_atomic
 from nemo_distill.utils.locks import folder_lock
@@ -110,11 +110,7 @@ def run_distillation(cfg: DictConfig) -> List[str]:
     teacher = DiffusionSpectrogramGenerator.from_nemo(cfg.teacher)
     teacher_sha256 = sha256_file(cfg.teacher)
     texts = read_texts(cfg.texts, limit=synthetic.get("max_texts"))
-    for number, text in enumerate(texts, 1):
-        try:
-            teacher.parse_batch([text])
-        except ValueError as error:
-            raise ValueError(f"{cfg.texts}: text {number}: {error}") from None
+    check_texts(teacher, texts, source=str(cfg.texts))
     identity = _identity(cfg, teacher_sha256, texts, guidance_scale)
     # a teacher that is itself a student passes its own origin on: every student names the model it came from
     origin_sha256 = teacher.cfg.get("distillation", {}).get("origin_teacher_sha256") or teacher_sha256
@@ -126,7 +122,7 @@ def run_distillation(cfg: DictConfig) -> List[str]:
         generate_synthetic_data(teacher, teacher_sha256, texts, synthetic_dir, generation_trainer,
                                 steps=int(plan.teacher_steps), shard_size=int(synthetic.shard_size),
                                 seed=int(synthetic.seed), sampler="ddim", guidance_scale=guidance_scale,
-                                batch_size=int(synthetic.batch_size))
+                                batch_size=int(synthetic.batch_size), texts_checked=True)
         data_sha256 = SyntheticShardStore(synthetic_dir).manifest_sha256()
         del teacher
         if cfg.get("generate_only", False):

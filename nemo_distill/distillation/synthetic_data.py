@@ -32,7 +32,7 @@ from nemo_distill.data.synthetic_shards import ShardSpec, SyntheticShardStore, s
 from nemo_distill.diffusion import SamplingOptions
 from nemo_distill.models import DiffusionSpectrogramGenerator
 
-__all__ = ["SyntheticDataGenerator", "generate_synthetic_data", "read_texts"]
+__all__ = ["SyntheticDataGenerator", "check_texts", "generate_synthetic_data", "read_texts"]
 
 
 def read_texts(path: str, limit: Optional[int] = None) -> List[str]:
@@ -92,13 +92,23 @@ class SyntheticDataGenerator(pl.LightningModule):
 
     def _generate(self, texts: Sequence[str], seeds: Sequence[int]) -> Dict[str, torch.Tensor]:
         teacher = self.teacher
-        tokens, _ = teacher.parse_batch(list(texts))
+        tokens, _ = teacher.parse_batch(list(texts), check=False)  # checked before generation began
         cond, coarse, lengths = teacher.encode(tokens.to(self.device))
         noise = seeded_noise(seeds, lengths, coarse.shape[1], coarse)
         mel = teacher.decoder.decode(cond, coarse, lengths, SamplingOptions(
             steps=self.steps, sampler=self.sampler, guidance_scale=self.guidance_scale, noise=noise))
         return {"cond": cond, "coarse_mel": coarse, "teacher_mel": mel, "lengths": lengths.cpu(),
                 "seeds": torch.tensor(list(seeds))}
+
+
+def check_texts(teacher: DiffusionSpectrogramGenerator, texts: Sequence[str], source: str = "texts") -> None:
+    """Every text speakable by ``teacher`` (:meth:`~DiffusionSpectrogramGenerator.check_text`); ValueError naming
+    ``source`` and the text's number otherwise."""
+    for number, text in enumerate(texts, 1):
+        try:
+            teacher.check_text(text)
+        except ValueError as error:
+            raise ValueError(f"{source}: text {number}: {error}") from None
 
 
 def _only(items):
@@ -123,15 +133,17 @@ def generate_synthetic_data(
     sampler: str = "ddim",
     guidance_scale: float = 0.0,
     batch_size: int = 16,
+    texts_checked: bool = False,
 ) -> Dict:
     """Fill ``root`` with the teacher's synthetic data for ``texts`` (reusing complete shards); returns the manifest.
 
-    Every rank of ``trainer`` must call this with the same arguments.
+    Every rank of ``trainer`` must call this with the same arguments. The texts are checked first
+    (:func:`check_texts`), unless ``texts_checked`` says the caller did.
     """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    for text in texts:  # bad text fails here, before any shard is written
-        teacher.parse_batch([text])
+    if not texts_checked:  # bad text fails here, before any shard is written
+        check_texts(teacher, texts)
     generation = {"teacher_sha256": teacher_sha256, "steps": int(steps), "sampler": sampler,
                   "guidance_scale": float(guidance_scale), "seed": int(seed), "shard_size": int(shard_size),
                   "n_mels": int(teacher.cfg.n_mel_channels), "cond_channels": teacher.decoder.cond_channels}

@@ -211,8 +211,14 @@ class DiffusionSpectrogramGenerator(RecordsIntegrity, FastPitchModel):
         checker = self._text_checker()
         if checker is not None:
             checker.check(text, strict, name=f"the {type(self.vocab).__name__}")
-        elif not isinstance(text, str) or not text.strip():
+            return
+        if not isinstance(text, str) or not text.strip():
             raise ValueError(f"empty text: {text!r}")
+        self._check_content(text, self.parse(text)[0])
+
+    def _check_content(self, text: str, tokens: torch.Tensor) -> None:
+        if not [int(t) for t in tokens if int(t) != self.vocab.pad and int(t) not in self._space_ids()]:
+            raise ValueError(f"text {text!r} has no character the {type(self.vocab).__name__} supports")
 
     def _text_checker(self):
         """The tokenizer's rules as a :class:`CharTokenizer` (None for a G2P tokenizer: NeMo's own parse only)."""
@@ -229,21 +235,21 @@ class DiffusionSpectrogramGenerator(RecordsIntegrity, FastPitchModel):
         checker = self._text_checker()
         return [piece for piece in split_text(text, max_chars) if checker is None or checker.speakable(piece)]
 
-    def parse_batch(self, texts, strict: bool = False):
+    def parse_batch(self, texts, strict: bool = False, check: bool = True):
         """Texts -> ``(tokens [B, L] padded with the tokenizer's pad id, lengths [B])``; every text checked first
-        (:meth:`check_text`): ValueError for bad text."""
+        (:meth:`check_text`): ValueError for bad text. ``check=False``: the caller checked the texts already (their
+        warnings are not given twice)."""
         if isinstance(texts, str):
             texts = [texts]
         if not texts:
             raise ValueError("no text given")
-        for text in texts:
-            self.check_text(text, strict)
+        if check:
+            for text in texts:
+                self.check_text(text, strict)
         sequences = []
         for text in texts:
             tokens = self.parse(text)[0]
-            content = [int(t) for t in tokens if int(t) != self.vocab.pad and int(t) not in self._space_ids()]
-            if not content:
-                raise ValueError(f"text {text!r} has no character the {type(self.vocab).__name__} supports")
+            self._check_content(text, tokens)
             sequences.append(tokens)
         lengths = torch.tensor([len(seq) for seq in sequences], device=self.device)
         padded = torch.full((len(sequences), int(lengths.max())), self.vocab.pad, dtype=torch.long, device=self.device)

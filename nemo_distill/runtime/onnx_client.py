@@ -130,16 +130,17 @@ class CharTokenizer:
             warnings.warn(f"text {text!r}: {name} cannot speak {dropped}: they are skipped (strict refuses them)",
                           UnspeakableTextWarning, stacklevel=3)
 
-    def encode_batch(self, texts: Sequence[str], strict: bool = False) -> np.ndarray:
+    def encode_batch(self, texts: Sequence[str], strict: bool = False, check: bool = True) -> np.ndarray:
         """Texts -> ``[B, L]`` int64 ids padded with the pad id; ValueError for empty or unspeakable text (see
-        :meth:`check`)."""
+        :meth:`check`; ``check=False``: the caller checked them already)."""
         if isinstance(texts, str):
             texts = [texts]
         if not texts:
             raise ValueError("no text given")
         rows = []
         for text in texts:
-            self.check(text, strict)
+            if check:
+                self.check(text, strict)
             rows.append(self.encode(text))
         batch = np.full((len(rows), max(len(r) for r in rows)), self.pad, dtype=np.int64)
         for i, row in enumerate(rows):
@@ -202,11 +203,11 @@ class OnnxTTSPipeline:
         for text in texts:
             self.tokenizer.check(text, strict)
         if all(len(text) <= max_chars for text in texts):
-            return self._speak(self.tokenizer.encode_batch(texts), seed)
+            return self._speak(self.tokenizer.encode_batch(texts, check=False), seed)
         audio = []
         for text in texts:
             pieces = [p for p in split_text(text, max_chars) if self.tokenizer.speakable(p)]
-            audio.append(np.concatenate([self._speak(self.tokenizer.encode_batch([piece]), seed + j)[0]
+            audio.append(np.concatenate([self._speak(self.tokenizer.encode_batch([piece], check=False), seed + j)[0]
                                          for j, piece in enumerate(pieces)]))
         return audio
 
