@@ -80,6 +80,16 @@ def export_sampler_steps(model, steps: Optional[int] = None, allow_step_mismatch
     return steps
 
 
+def _encoding_types():
+    """What the front-end graph outputs and the sampler graph reads: the length-regulated encoding, the coarse mel
+    and the lengths."""
+    return {
+        "cond": NeuralType(("B", "D", "T"), EncodedRepresentation()),
+        "coarse_mel": NeuralType(("B", "D", "T"), MelSpectrogramType()),
+        "mel_lens": NeuralType(("B",), LengthsType()),
+    }
+
+
 class _VoiceGraph(NeuralModule, Exportable):
     """Common part: exports dynamic batch/time axes for inputs *and* outputs, makes example tokens, and tears down
     the export state NeMo's ``Exportable`` sets on every exportable submodule (FastPitchModel sets its export
@@ -121,11 +131,7 @@ class FrontendGraph(_VoiceGraph):
 
     @property
     def output_types(self):
-        return {
-            "cond": NeuralType(("B", "D", "T"), EncodedRepresentation()),
-            "coarse_mel": NeuralType(("B", "D", "T"), MelSpectrogramType()),
-            "mel_lens": NeuralType(("B",), LengthsType()),
-        }
+        return _encoding_types()
 
     def input_example(self, max_batch: int = 2, max_dim: int = 24):
         return (self._example_tokens(max_batch, max_dim, next(self.model.parameters()).device),)
@@ -152,12 +158,7 @@ class UnrolledSamplerGraph(_VoiceGraph):
 
     @property
     def input_types(self):
-        return {
-            "cond": NeuralType(("B", "D", "T"), EncodedRepresentation()),
-            "coarse_mel": NeuralType(("B", "D", "T"), MelSpectrogramType()),
-            "mel_lens": NeuralType(("B",), LengthsType()),
-            "noise": NeuralType(("B", "D", "T"), VoidType()),
-        }
+        return {**_encoding_types(), "noise": NeuralType(("B", "D", "T"), VoidType())}
 
     @property
     def output_types(self):
