@@ -100,9 +100,6 @@ class RecordsIntegrity:
     """Mixin for a ``ModelPT``: ``save_to`` also writes the integrity record into the ``.nemo``."""
 
     def save_to(self, save_path: str):
-        super().save_to(save_path)
+        super().save_to(save_path)  # a new archive each time
         if os.path.isfile(str(save_path)):  # NeMo writes on global rank zero only
-            with tarfile.open(str(save_path), "r:") as tar:
-                recorded = INTEGRITY_MEMBER in tar.getnames()
-            if not recorded:
-                record_integrity(str(save_path))
+            record_integrity(str(save_path))
