@@ -11,12 +11,16 @@ DEMO_THREADS ?= 2
 
 install: $(INSTALLED)
 
-$(INSTALLED): setup.py requirements.txt requirements-test.txt requirements-corpus.txt requirements-eval.txt
+$(INSTALLED): setup.py requirements.txt requirements-test.txt requirements-corpus.txt requirements-eval.txt requirements-serve.txt
 	command -v espeak-ng >/dev/null || (apt-get update -qq && apt-get install -y -qq espeak-ng) \
 	    || (echo "espeak-ng is missing and could not be installed: run 'sudo apt-get install espeak-ng'" && exit 1)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[test,corpus,eval]"
+	$(PY) -m pip install --quiet -e ".[test,corpus,eval,serve]"
+	# the Triton server (tritonserver 2.51 with the Python backend) without pytriton's own dependencies (numpy<2),
+	# and beside it the numpy<2 + onnxruntime its Python backend imports (requirements-serve.txt says why)
+	$(PY) -m pip install --quiet --no-deps nvidia-pytriton==0.7.0
+	$(PY) -m pip install --quiet --no-warn-conflicts --upgrade --target $(VENV)/triton-python "numpy<2" "onnxruntime>=1.17"
 	$(PY) -c "import nemo_distill, nemo_distill.diffusion"
 	touch $@
 

@@ -39,10 +39,12 @@ setup(
         "nemo-distill-synthesize = nemo_distill.cli.synthesize:main",
         "nemo-distill-export = nemo_distill.cli.export:main",
         "nemo-distill-infer-onnx = nemo_distill.runtime.onnx_client:main",
+        "nemo-distill-serve = nemo_distill.cli.serve:main",
+        "nemo-distill-infer-triton = nemo_distill.runtime.triton_client:main",
     ]},
     python_requires=">=3.10",
     install_requires=_requirements("requirements.txt"),
     extras_require={"test": _requirements("requirements-test.txt"), "eval": _requirements("requirements-eval.txt"),
-                    "corpus": _requirements("requirements-corpus.txt")},
+                    "corpus": _requirements("requirements-corpus.txt"), "serve": _requirements("requirements-serve.txt")},
     license="Apache-2.0",
 )

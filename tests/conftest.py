@@ -12,6 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
+import math
 import os
 
 import pytest
@@ -19,6 +20,8 @@ import torch
 
 # Two shared cores: one intra-op thread per test process avoids oversubscription (torch threads wait on each other).
 torch.set_num_threads(int(os.environ.get("NEMO_DISTILL_TEST_THREADS", "1")))
+
+VOICE_STEPS = 4
 
 
 @pytest.fixture
@@ -66,3 +69,36 @@ def classifier_nemo(digit_corpus, tmp_path_factory):
     path = str(tmp_path_factory.mktemp("classifier") / "classifier.nemo")
     NoisyClassifierModel(cfg.model).save_to(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def voice(corpus, tmp_path_factory):
+    """A tiny untrained generator dressed as a 4-step distilled student, a tiny HiFi-GAN, and their ``.nemo`` files
+    (the deployment and serving tests)."""
+    from omegaconf import open_dict
+
+    from nemo.collections.tts.models import HifiGanModel
+    from nemo_distill.models import DiffusionSpectrogramGenerator
+    from nemo_distill.utils.config import compose_config
+
+    root, manifest = corpus
+    data = [f"train_dataset={manifest}", f"validation_datasets={manifest}"]
+    cfg = compose_config("diffusion_tts_tiny", [*data, f"sup_data_path={root}/sup", "pitch_mean=150",
+                                                "pitch_std=40"]).model
+    with open_dict(cfg):
+        cfg.diffusion.default_steps = VOICE_STEPS
+        cfg.distillation = {"stage": "progressive", "round": 6, "teacher_steps": 2 * VOICE_STEPS, "steps": VOICE_STEPS,
+                            "weighting": "snr_trunc", "origin_teacher_sha256": "ab" * 32}
+    torch.manual_seed(0)
+    generator = DiffusionSpectrogramGenerator(cfg)
+    last = [m for m in generator.fastpitch.duration_predictor.modules() if isinstance(m, torch.nn.Linear)][-1]
+    torch.nn.init.constant_(last.bias, math.log(4.0))  # ~4 frames per token, so utterances are not empty
+    torch.nn.init.zeros_(last.weight)
+    for p in generator.decoder.denoiser.output[-1].parameters():  # the output layer starts at zero: make it count
+        torch.nn.init.normal_(p, std=0.05)
+    vocoder = HifiGanModel(compose_config("hifigan_tiny", data).model)
+    folder = tmp_path_factory.mktemp("voice")
+    paths = {"generator": str(folder / "student.nemo"), "vocoder": str(folder / "hifigan.nemo")}
+    generator.save_to(paths["generator"])
+    vocoder.save_to(paths["vocoder"])
+    return generator.eval(), vocoder.eval(), paths

@@ -17,7 +17,6 @@ torch-free client, parity with PyTorch, and the refusals."""
 
 import importlib.util
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -29,45 +28,13 @@ import pytest
 import torch
 
 TEXTS = ["Hello world.", "a much longer sentence than the first one, with more words."]
-STEPS = 4
+STEPS = 4  # the step count of conftest's ``voice``
 
 
 def _load_client():
     from nemo_distill.runtime import onnx_client
 
     return onnx_client
-
-
-@pytest.fixture(scope="module")
-def voice(corpus, tmp_path_factory):
-    """A tiny untrained generator dressed as a 4-step distilled student, a tiny HiFi-GAN, and their ``.nemo``s."""
-    from omegaconf import open_dict
-
-    from nemo.collections.tts.models import HifiGanModel
-    from nemo_distill.models import DiffusionSpectrogramGenerator
-    from nemo_distill.utils.config import compose_config
-
-    root, manifest = corpus
-    data = [f"train_dataset={manifest}", f"validation_datasets={manifest}"]
-    cfg = compose_config("diffusion_tts_tiny", [*data, f"sup_data_path={root}/sup", "pitch_mean=150",
-                                                "pitch_std=40"]).model
-    with open_dict(cfg):
-        cfg.diffusion.default_steps = STEPS
-        cfg.distillation = {"stage": "progressive", "round": 6, "teacher_steps": 2 * STEPS, "steps": STEPS,
-                            "weighting": "snr_trunc", "origin_teacher_sha256": "ab" * 32}
-    torch.manual_seed(0)
-    generator = DiffusionSpectrogramGenerator(cfg)
-    last = [m for m in generator.fastpitch.duration_predictor.modules() if isinstance(m, torch.nn.Linear)][-1]
-    torch.nn.init.constant_(last.bias, math.log(4.0))  # ~4 frames per token, so utterances are not empty
-    torch.nn.init.zeros_(last.weight)
-    for p in generator.decoder.denoiser.output[-1].parameters():  # the output layer starts at zero: make it count
-        torch.nn.init.normal_(p, std=0.05)
-    vocoder = HifiGanModel(compose_config("hifigan_tiny", data).model)
-    folder = tmp_path_factory.mktemp("voice")
-    paths = {"generator": str(folder / "student.nemo"), "vocoder": str(folder / "hifigan.nemo")}
-    generator.save_to(paths["generator"])
-    vocoder.save_to(paths["vocoder"])
-    return generator.eval(), vocoder.eval(), paths
 
 
 @pytest.fixture(scope="module")
@@ -183,6 +150,15 @@ def test_repository_layout_and_configs_parse_with_tritons_schema(repo, voice):
         assert set(step["inputs"].values()) <= produced
         produced |= set(step["outputs"].values())
     assert {t.name for t in ensemble.output} <= produced
+    # what Triton checks when it loads the ensemble: each ensemble tensor has the shape the model that reads or
+    # writes it shows from outside (dims, never the model's own reshape)
+    outside = {}
+    for step in steps:
+        config = configs[step["model"]]
+        outside.update({step["inputs"][t.name]: list(t.dims) for t in config.input})
+        outside.update({step["outputs"][t.name]: list(t.dims) for t in config.output if t.name in step["outputs"]})
+    for tensor in list(ensemble.input) + list(ensemble.output):
+        assert not tensor.HasField("reshape") and list(tensor.dims) == outside[tensor.name], tensor.name
     _, _, paths = voice
     lineage = manifest["lineage"]
     assert (lineage["steps"], lineage["round"], lineage["teacher_steps"]) == (STEPS, 6, 2 * STEPS)

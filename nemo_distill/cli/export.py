@@ -21,7 +21,9 @@
 Writes ``frontend/``, ``sampler/`` (the K-step sampler unrolled), ``vocoder/`` and the ``tts`` ensemble, each with
 ``config.pbtxt`` and ``1/model.onnx``, plus ``tokenizer.json`` and ``deploy.json`` (pipeline, settings, hashes,
 lineage); see :mod:`nemo_distill.export.repository`. Run it with ``nemo-distill-infer-onnx OUT_DIR "text" out.wav``
-(no torch needed) or point ``tritonserver --model-repository`` at it.
+(no torch needed), or serve it: ``--backend onnxruntime`` (the default) for a Triton/Riva with the onnxruntime
+backend, ``--backend python`` for ``scripts/serve.py`` (the Triton server of the ``nvidia-pytriton`` wheel, which
+has only the Python backend), queried with ``scripts/infer_triton.py``.
 
 K defaults to a distilled student's own step count; another K is refused unless ``--allow-step-mismatch``. An
 existing OUT_DIR is refused unless ``--overwrite`` (the old one is removed only once the new one is complete).
@@ -45,6 +47,18 @@ def parse_args(argv=None):
     parser.add_argument("--max-batch-size", type=int, default=8, help="Triton max_batch_size of every model")
     parser.add_argument("--include-step", action="store_true",
                         help="also export the single denoiser step (denoiser_step/) for runtimes driving the loop")
+    serving = parser.add_argument_group("serving")
+    serving.add_argument("--backend", choices=["onnxruntime", "python"], default="onnxruntime",
+                         help="Triton backend of the graphs: onnxruntime (production Triton/Riva) or python (the "
+                              "Python backend, e.g. the server scripts/serve.py starts; adds the text and "
+                              "streaming models)")
+    serving.add_argument("--instances", type=int, default=1, help="CPU instances of each model (instance_group)")
+    serving.add_argument("--no-dynamic-batching", dest="dynamic_batching", action="store_false",
+                         help="do not let Triton join concurrent requests into one batch")
+    serving.add_argument("--max-queue-delay-us", type=int, default=2000,
+                         help="how long the dynamic batcher waits for more requests")
+    serving.add_argument("--threads", type=int, default=1, help="onnxruntime threads per Python-backend instance")
+    serving.add_argument("--max-tokens", type=int, default=1024, help="longest token sequence a request may hold")
     return parser.parse_args(argv)
 
 
@@ -69,7 +83,9 @@ def main(argv=None) -> int:
         export_triton_repository(
             generator, args.out_dir, vocoder=vocoder, steps=args.steps, allow_step_mismatch=args.allow_step_mismatch,
             overwrite=args.overwrite, max_batch_size=args.max_batch_size, include_step=args.include_step,
-            sources={"generator": args.model, "vocoder": args.vocoder},
+            sources={"generator": args.model, "vocoder": args.vocoder}, backend=args.backend,
+            instances=args.instances, dynamic_batching=args.dynamic_batching,
+            max_queue_delay_us=args.max_queue_delay_us, threads=args.threads, max_tokens=args.max_tokens,
         )
     except (ValueError, TypeError, FileExistsError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -25,6 +25,15 @@ Layout (one folder per model, Triton's ``<model>/config.pbtxt`` + ``<model>/1/mo
       tokenizer.json      the character tokenizer the client applies (:mod:`~nemo_distill.export.tokenizer_spec`)
       deploy.json         the pipeline (same wiring as the ensemble), audio/mel settings, model hashes, lineage
 
+``backend="onnxruntime"`` (the default) serves the graphs with Triton's onnxruntime backend (a production Triton or
+Riva). ``backend="python"`` serves the same ``model.onnx`` files through Python-backend models (``1/model.py``, see
+:mod:`nemo_distill.runtime.triton_models`), for a Triton without the onnxruntime backend, such as the one in the
+``nvidia-pytriton`` wheel that ``scripts/serve.py`` starts, and adds three models that take text::
+
+      tokenizer/          TEXT (UTF-8), SEED -> TOKENS, NOISE                   (the ONNX client's tokenizer and noise)
+      tts_text/           the ensemble tokenizer -> tts's steps (inputs TEXT, SEED; outputs AUDIO, MEL_LENS)
+      tts_stream/         decoupled: a paragraph -> one AUDIO response per sentence, as each is ready
+
 The repository is built in a temporary sibling folder and moved into place in one rename, so an interrupted
 export leaves no half-written repository; an existing ``OUT_DIR`` is refused unless ``overwrite``, and even then
 it is only removed after the new one is complete.
@@ -37,15 +46,19 @@ from typing import Dict, Optional
 
 from nemo.utils import logging
 from nemo_distill.parts.tokenizer_spec import tokenizer_spec
-from nemo_distill.export.triton_config import ensemble_config, onnx_model_config, to_pbtxt
+from nemo_distill.export.triton_config import ensemble_config, onnx_model_config, python_model_config, to_pbtxt
 from nemo_distill.parts.mel_settings import check_mel_settings_match
+from nemo_distill.runtime.triton_server import FORMAT
 from nemo_distill.utils.files import sha256_file, write_json_atomic
 from nemo_distill.utils.locks import path_lock
 
-__all__ = ["FORMAT", "export_triton_repository", "pipeline_steps"]
+__all__ = ["BACKENDS", "FORMAT", "export_triton_repository", "pipeline_steps"]
 
-FORMAT = "nemo_distill.triton_repository/1"
 ENSEMBLE = "tts"
+TEXT_ENSEMBLE = "tts_text"
+STREAM = "tts_stream"
+BACKENDS = ("onnxruntime", "python")
+_GRAPH_CLASSES = {"frontend": "FrontendModel", "sampler": "SamplerModel", "vocoder": "VocoderModel"}
 
 
 def pipeline_steps():
@@ -76,15 +89,56 @@ def _renamed(spec, name):
     return (name,) + tuple(spec[1:])
 
 
-def _write_model(root: str, name: str, export_fn, inputs, outputs, max_batch_size: int) -> Dict:
-    folder = os.path.join(root, name)
-    os.makedirs(os.path.join(folder, "1"))
-    onnx_path = os.path.join(folder, "1", "model.onnx")
+def _write_config(root: str, name: str, config: Dict) -> None:
+    os.makedirs(os.path.join(root, name, "1"), exist_ok=True)  # Triton wants a version folder (empty for ensembles)
+    with open(os.path.join(root, name, "config.pbtxt"), "w") as f:
+        f.write(to_pbtxt(config))
+
+
+def _write_python_model(root: str, name: str, class_name: str, config: Dict) -> None:
+    from nemo_distill.runtime.triton_models import model_py
+
+    _write_config(root, name, config)
+    with open(os.path.join(root, name, "1", "model.py"), "w") as f:
+        f.write(model_py(class_name))
+
+
+def _write_model(root: str, name: str, export_fn, inputs, outputs, max_batch_size: int, serving: Dict) -> Dict:
+    """``<name>/1/model.onnx`` and its config: an onnxruntime model, or for ``serving["backend"] == "python"`` the
+    same graph behind a Python-backend ``model.py``."""
+    os.makedirs(os.path.join(root, name, "1"))
+    onnx_path = os.path.join(root, name, "1", "model.onnx")
     export_fn(onnx_path)
-    with open(os.path.join(folder, "config.pbtxt"), "w") as f:
-        f.write(to_pbtxt(onnx_model_config(name, inputs, outputs, max_batch_size)))
+    scheduling = {"instances": serving["instances"], "dynamic_batching": serving["dynamic_batching"],
+                  "max_queue_delay_us": serving["max_queue_delay_us"]}
+    if serving["backend"] == "python" and name in _GRAPH_CLASSES:
+        # only the sampler's graph is exact under padding (every layer masks past the length); NeMo's FastPitch
+        # front-end and HiFi-GAN are not, so Triton joins their requests only when their shapes agree
+        config = python_model_config(name, inputs, outputs, max_batch_size, **scheduling,
+                                     parameters={"threads": serving["threads"]}, ragged=name == "sampler")
+        _write_python_model(root, name, _GRAPH_CLASSES[name], config)
+    else:
+        _write_config(root, name, onnx_model_config(name, inputs, outputs, max_batch_size, **scheduling))
     return {"file": os.path.relpath(onnx_path, root), "sha256": sha256_file(onnx_path),
             "bytes": os.path.getsize(onnx_path)}
+
+
+def _write_text_models(root: str, spec: Dict, steps_wiring, max_batch_size: int, serving: Dict,
+                       audio_settings: Dict) -> None:
+    """The Python-backend models that take text: ``tokenizer``, the ``tts_text`` ensemble and ``tts_stream``."""
+    text, seed = ("TEXT", "TYPE_STRING", [1]), ("SEED", "TYPE_INT64", [1])
+    tokens, noise = _renamed(spec["tokens"], "TOKENS"), _renamed(spec["noise"], "NOISE")
+    audio, mel_lens = _renamed(spec["audio"], "AUDIO"), _renamed(spec["mel_lens"], "MEL_LENS")
+    _write_python_model(root, "tokenizer", "TokenizerModel", python_model_config(
+        "tokenizer", [text, seed], [tokens, noise], max_batch_size, instances=serving["instances"]))
+    tokenize = {"model": "tokenizer", "inputs": {"TEXT": "TEXT", "SEED": "SEED"},
+                "outputs": {"TOKENS": "TOKENS", "NOISE": "NOISE"}}
+    _write_config(root, TEXT_ENSEMBLE, ensemble_config(
+        TEXT_ENSEMBLE, [text, seed], [audio, mel_lens], [tokenize, *steps_wiring], max_batch_size,
+        parameters=audio_settings))
+    _write_python_model(root, STREAM, "StreamingTTSModel", python_model_config(
+        STREAM, [text, seed], [("AUDIO", "TYPE_FP32", [-1]), ("PIECE", "TYPE_INT64", [1])], 0,
+        instances=serving["instances"], decoupled=True, parameters=audio_settings))
 
 
 def export_triton_repository(
@@ -97,6 +151,12 @@ def export_triton_repository(
     max_batch_size: int = 8,
     include_step: bool = False,
     sources: Optional[Dict[str, str]] = None,
+    backend: str = "onnxruntime",
+    instances: int = 1,
+    dynamic_batching: bool = True,
+    max_queue_delay_us: int = 2000,
+    threads: int = 1,
+    max_tokens: int = 1024,
 ) -> str:
     """Write the repository for ``generator`` (a ``DiffusionSpectrogramGenerator``) and ``vocoder`` (a
     ``HifiGanModel`` with the same mel settings) to ``out_dir``; returns ``out_dir``.
@@ -105,7 +165,23 @@ def export_triton_repository(
     (:func:`~nemo_distill.parts.export_graphs.export_sampler_steps`), the vocoder's mel settings, the tokenizer.
     ``sources`` (``{"generator": path, "vocoder": path}``) are hashed into ``deploy.json``. NeMo's HiFi-GAN export
     removes the vocoder's weight norm in place (same outputs).
+
+    Serving: ``backend`` (:data:`BACKENDS`), ``instances`` CPU instances of each model, Triton's dynamic batcher
+    (``max_queue_delay_us``), onnxruntime ``threads`` per Python-backend instance, and ``max_tokens``, the longest
+    token sequence a request may hold (the front-end's memory grows with its square; clients split longer text).
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    for name, value in (("instances", instances), ("threads", threads), ("max_tokens", max_tokens)):
+        if int(value) < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if include_step and backend == "python":
+        raise ValueError("include_step (denoiser_step/) is for runtimes that drive the sampling loop themselves: "
+                         "export it with the onnxruntime backend")
+    if max_queue_delay_us < 0:
+        raise ValueError(f"max_queue_delay_us must be >= 0, got {max_queue_delay_us}")
+    serving = {"backend": backend, "instances": int(instances), "dynamic_batching": bool(dynamic_batching),
+               "max_queue_delay_us": int(max_queue_delay_us), "threads": int(threads)}
     out_dir = os.path.abspath(out_dir)
     if os.path.exists(out_dir) and not overwrite:
         raise FileExistsError(f"{out_dir} exists: pass overwrite=True (--overwrite) to replace it (it is only "
@@ -135,27 +211,30 @@ def export_triton_repository(
             models = {
                 "frontend": _write_model(
                     tmp, "frontend", lambda p: generator.export(p, form="frontend"), [spec["tokens"]],
-                    [spec["cond"], spec["coarse_mel"], spec["mel_lens"]], max_batch_size),
+                    [spec["cond"], spec["coarse_mel"], spec["mel_lens"]], max_batch_size, serving),
                 "sampler": _write_model(
                     tmp, "sampler",
                     lambda p: generator.export(p, graph=sampler_graph),
-                    [spec["cond"], spec["coarse_mel"], spec["mel_lens"], spec["noise"]], [spec["mel"]], max_batch_size),
+                    [spec["cond"], spec["coarse_mel"], spec["mel_lens"], spec["noise"]], [spec["mel"]], max_batch_size,
+                    serving),
                 "vocoder": _write_model(
-                    tmp, "vocoder", lambda p: vocoder.export(p), [spec["spec"]], [spec["audio"]], max_batch_size),
+                    tmp, "vocoder", lambda p: vocoder.export(p), [spec["spec"]], [spec["audio"]], max_batch_size,
+                    serving),
             }
             if include_step:
                 step_inputs = [_renamed(spec["mel"], "z_t"), ("log_snr", "TYPE_FP32", []), spec["cond"],
                                _renamed(spec["mel"], "prior"), ("mask", "TYPE_FP32", [1, -1])]
                 models["denoiser_step"] = _write_model(
                     tmp, "denoiser_step", lambda p: generator.export(p, form="step"), step_inputs,
-                    [_renamed(spec["mel"], "prediction")], max_batch_size)
+                    [_renamed(spec["mel"], "prediction")], max_batch_size, serving)
             steps_wiring = pipeline_steps()
-            os.makedirs(os.path.join(tmp, ENSEMBLE, "1"))  # Triton wants a version folder, empty for an ensemble
-            ensemble = ensemble_config(
+            _write_config(tmp, ENSEMBLE, ensemble_config(
                 ENSEMBLE, [_renamed(spec["tokens"], "TOKENS"), _renamed(spec["noise"], "NOISE")],
-                [_renamed(spec["audio"], "AUDIO"), _renamed(spec["mel_lens"], "MEL_LENS")], steps_wiring, max_batch_size)
-            with open(os.path.join(tmp, ENSEMBLE, "config.pbtxt"), "w") as f:
-                f.write(to_pbtxt(ensemble))
+                [_renamed(spec["audio"], "AUDIO"), _renamed(spec["mel_lens"], "MEL_LENS")], steps_wiring, max_batch_size))
+            if backend == "python":
+                _write_text_models(tmp, spec, steps_wiring, max_batch_size, serving, {
+                    "sample_rate": int(generator.cfg.sample_rate),
+                    "hop_length": int(generator.cfg.preprocessor.n_window_stride)})
             with open(os.path.join(tmp, "tokenizer.json"), "w") as f:
                 json.dump(tokenizer, f, indent=1)
             preprocessor = generator.cfg.preprocessor
@@ -163,6 +242,9 @@ def export_triton_repository(
             manifest = {
                 "format": FORMAT,
                 "ensemble": ENSEMBLE,
+                "backend": backend,
+                "text_models": {"ensemble": TEXT_ENSEMBLE, "stream": STREAM} if backend == "python" else None,
+                "max_tokens": int(max_tokens),
                 "pipeline": steps_wiring,
                 "models": models,
                 "tokenizer": "tokenizer.json",

@@ -24,9 +24,10 @@ A tensor is ``(name, data_type, dims)``; with ``max_batch_size > 0`` Triton prep
 ``dims: [1]`` with ``reshape: { shape: [] }``.
 """
 
+import json
 from typing import Dict, List, Sequence, Tuple
 
-__all__ = ["Enum", "TensorSpec", "ensemble_config", "onnx_model_config", "to_pbtxt"]
+__all__ = ["Enum", "TensorSpec", "ensemble_config", "onnx_model_config", "python_model_config", "to_json", "to_pbtxt"]
 
 TensorSpec = Tuple[str, str, Sequence[int]]  # (name, Triton data type such as "TYPE_FP32", dims without batch)
 
@@ -67,36 +68,97 @@ def to_pbtxt(message: Dict, indent: int = 0) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def _tensor(spec: TensorSpec) -> Dict:
+def _tensor(spec: TensorSpec, reshape: bool = True) -> Dict:
     name, data_type, dims = spec
     tensor = {"name": name, "data_type": Enum(data_type), "dims": list(dims) or [1]}
-    if not dims:  # a per-example scalar: Triton wants dims [1], the graph has no axis for it
+    if not dims and reshape:  # a per-example scalar: Triton wants dims [1], the graph has no axis for it
         tensor["reshape"] = {"shape": []}
     return tensor
 
 
+def _scheduling(max_batch_size: int, instances: int, dynamic_batching: bool, max_queue_delay_us: int) -> Dict:
+    if instances < 1:
+        raise ValueError(f"instances must be >= 1, got {instances}")
+    config: Dict = {"instance_group": [{"kind": Enum("KIND_CPU"), "count": int(instances)}]}
+    if dynamic_batching and max_batch_size > 0:
+        config["dynamic_batching"] = {"max_queue_delay_microseconds": int(max_queue_delay_us)}
+    return config
+
+
 def onnx_model_config(name: str, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec],
-                      max_batch_size: int) -> Dict:
-    """An ``onnxruntime_onnx`` model served from ``<name>/1/model.onnx``."""
+                      max_batch_size: int, instances: int = 1, dynamic_batching: bool = False,
+                      max_queue_delay_us: int = 2000) -> Dict:
+    """An ``onnxruntime_onnx`` model served from ``<name>/1/model.onnx`` (``instances`` CPU instances; Triton's
+    dynamic batcher, when asked, only joins requests whose shapes agree)."""
     return {
         "name": name,
         "platform": "onnxruntime_onnx",
         "max_batch_size": int(max_batch_size),
         "input": [_tensor(t) for t in inputs],
         "output": [_tensor(t) for t in outputs],
+        **_scheduling(max_batch_size, instances, dynamic_batching, max_queue_delay_us),
     }
 
 
+def python_model_config(name: str, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec],
+                        max_batch_size: int, instances: int = 1, dynamic_batching: bool = False,
+                        max_queue_delay_us: int = 2000, decoupled: bool = False,
+                        parameters: Dict[str, str] = None, ragged: bool = False) -> Dict:
+    """A Python-backend model (``<name>/1/model.py``); ``decoupled`` models may send any number of responses per
+    request (streaming); ``parameters`` reach the model as ``model_config["parameters"]``. Triton's dynamic batcher
+    joins only requests of equal shapes unless ``ragged`` (variable-length inputs ``allow_ragged_batch``), for a
+    model that pads requests of different lengths itself (:mod:`nemo_distill.runtime.triton_models`)."""
+    inputs = [_tensor(t) for t in inputs]
+    if ragged and dynamic_batching and max_batch_size > 0:  # the model pads requests of different lengths itself
+        for tensor in inputs:
+            if -1 in tensor["dims"]:
+                tensor["allow_ragged_batch"] = True
+    config = {
+        "name": name,
+        "backend": "python",
+        "max_batch_size": int(max_batch_size),
+        "input": inputs,
+        "output": [_tensor(t) for t in outputs],
+        **_scheduling(max_batch_size, instances, dynamic_batching, max_queue_delay_us),
+    }
+    if decoupled:
+        config["model_transaction_policy"] = {"decoupled": True}
+    if parameters:
+        config.update(_parameters(parameters))
+    return config
+
+
+def to_json(message: Dict) -> str:
+    """The config as Triton's JSON form (the model-control API's ``config`` override): enums as their names, the
+    ``parameters`` entries as a JSON map."""
+    def convert(value):
+        if isinstance(value, dict):
+            return {key: ({entry["key"]: entry["value"] for entry in item} if key == "parameters" else convert(item))
+                    for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [convert(item) for item in value]
+        return str(value) if isinstance(value, Enum) else value
+
+    return json.dumps(convert(message))
+
+
+def _parameters(parameters: Dict[str, str]) -> Dict:
+    # a protobuf map is, in text form, a repeated message of {key, value} entries
+    return {"parameters": [{"key": key, "value": {"string_value": str(value)}} for key, value in parameters.items()]}
+
+
 def ensemble_config(name: str, inputs: Sequence[TensorSpec], outputs: Sequence[TensorSpec],
-                    steps: Sequence[Dict], max_batch_size: int) -> Dict:
+                    steps: Sequence[Dict], max_batch_size: int, parameters: Dict[str, str] = None) -> Dict:
     """An ensemble: ``steps`` are ``{"model": name, "inputs": {model input: ensemble tensor}, "outputs": {model
-    output: ensemble tensor}}``, in the order data flows (the pipeline :mod:`scripts.infer_onnx` runs)."""
-    return {
+    output: ensemble tensor}}``, in the order data flows (the pipeline :mod:`scripts.infer_onnx` runs);
+    ``parameters`` are read by clients (``get_model_config``)."""
+    return {**(_parameters(parameters) if parameters else {}),
         "name": name,
         "platform": "ensemble",
         "max_batch_size": int(max_batch_size),
-        "input": [_tensor(t) for t in inputs],
-        "output": [_tensor(t) for t in outputs],
+        # an ensemble's tensors are the ones its steps see from outside: [B, 1], without the models' reshape
+        "input": [_tensor(t, reshape=False) for t in inputs],
+        "output": [_tensor(t, reshape=False) for t in outputs],
         "ensemble_scheduling": {
             "step": [
                 {"model_name": step["model"], "model_version": -1, "input_map": dict(step["inputs"]),

@@ -23,11 +23,12 @@ keeps a piece under it (a word longer than that is cut where it must be). Joined
 import re
 from typing import List
 
-__all__ = ["MAX_CHARS", "split_text"]
+__all__ = ["MAX_CHARS", "split_sentences", "split_text"]
 
 MAX_CHARS = 300  # characters per piece: bounded memory, and long enough for a sentence's prosody
 
-_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")  # where split_text may cut between clauses
+_FULL_STOP = re.compile(r"(?<=[.!?])\s+")  # where a sentence ends
 
 
 def split_text(text: str, max_chars: int = MAX_CHARS) -> List[str]:
@@ -53,4 +54,14 @@ def split_text(text: str, max_chars: int = MAX_CHARS) -> List[str]:
                 pieces[-1] = f"{pieces[-1]} {part}"
             else:
                 pieces.append(part)
+    return pieces
+
+
+def split_sentences(text: str, max_chars: int = MAX_CHARS) -> List[str]:
+    """``text`` -> its sentences, in order, one piece each (a sentence longer than ``max_chars`` cut as
+    :func:`split_text` cuts it): the units a stream speaks one at a time, so the first is heard while the rest are
+    made."""
+    pieces: List[str] = []
+    for sentence in _FULL_STOP.split(" ".join(text.split())):
+        pieces.extend(split_text(sentence, max_chars))
     return pieces

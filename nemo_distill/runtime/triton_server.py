@@ -1,0 +1,317 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Start NVIDIA's own ``tritonserver`` (2.51, bundled in the ``nvidia-pytriton`` wheel) on an exported repository.
+
+The wheel ships the server binary, its libraries and the Python backend with one stub per Python version; this
+module only finds them (``pytriton`` itself is not imported, and its Python dependencies are not needed: install it
+with ``pip install --no-deps nvidia-pytriton==0.7.0``), assembles a backend folder with the right stub, and runs the
+binary. The stub embeds the system's ``libpython3.X``; Triton 2.51's Python backend reads numpy arrays through
+numpy 1's ABI (under numpy 2 inputs arrive scrambled and text requests crash the stub), so the models run with a
+folder holding ``numpy<2`` and onnxruntime (``make install`` writes ``.venv/triton-python``), put on their path by
+``NEMO_DISTILL_TRITON_PYTHONPATH`` together with this package.
+
+The server runs on a folder of links to the repository's files (each ``config.pbtxt`` copied, with this run's
+instance count when ``instances`` is given), so it never writes into the export and a server killed at any point
+leaves it as it was. It loads every model at once; one that fails is named with Triton's reason.
+"""
+
+import glob
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from typing import Dict, List, Optional
+
+from nemo_distill.runtime.onnx_client import verify_repository
+
+__all__ = ["ServerError", "TritonServer", "find_tritonserver", "free_port", "python_environment",
+           "check_serving_repository"]
+
+FORMAT = "nemo_distill.triton_repository/1"  # deploy.json's "format" (nemo_distill.export.repository writes it)
+
+
+class ServerError(RuntimeError):
+    """The server cannot be started or a model cannot be loaded (the message names which and why)."""
+
+
+def find_tritonserver() -> Dict[str, str]:
+    """Paths of the bundled server: ``binary``, ``libs``, ``python_backend`` (folder) and ``stub`` (for a Python
+    whose shared library is on this machine). ``ServerError`` with the install command when it is missing."""
+    spec = importlib.util.find_spec("pytriton")
+    if spec is None or not spec.submodule_search_locations:
+        raise ServerError("the Triton server is not installed: pip install --no-deps nvidia-pytriton==0.7.0 "
+                          "(make install does; it ships tritonserver 2.51 with the Python backend)")
+    root = os.path.join(list(spec.submodule_search_locations)[0], "tritonserver")
+    paths = {"binary": os.path.join(root, "bin", "tritonserver"),
+             "libs": os.path.join(os.path.dirname(os.path.dirname(root)), "nvidia_pytriton.libs"),
+             "python_backend": os.path.join(root, "backends", "python")}
+    for name, path in paths.items():
+        if not os.path.exists(path):
+            raise ServerError(f"the nvidia-pytriton install is incomplete: {path} ({name}) is missing")
+    versions = [f"{sys.version_info.major}.{sys.version_info.minor}"]
+    versions += sorted({os.path.basename(os.path.dirname(p)) for p in
+                        glob.glob(os.path.join(root, "python_backend_stubs", "*", "triton_python_backend_stub"))}
+                       - set(versions), reverse=True)
+    for version in versions:
+        stub = os.path.join(root, "python_backend_stubs", version, "triton_python_backend_stub")
+        if os.path.isfile(stub) and _links(stub):
+            return {**paths, "stub": stub, "stub_python": version}
+    raise ServerError(f"no Python backend stub can run here: each needs the shared library libpython3.X.so.1.0 "
+                      f"(tried {', '.join(versions)}; on Debian: apt-get install libpython3.11)")
+
+
+def _links(binary: str) -> bool:
+    try:
+        result = subprocess.run(["ldd", binary], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return True  # no ldd: let the server say it
+    return result.returncode == 0 and "not found" not in result.stdout
+
+
+def python_environment(folder: Optional[str] = None) -> List[str]:
+    """The folders the Python-backend models import from: ``folder`` (numpy<2 and onnxruntime; default
+    ``$NEMO_DISTILL_TRITON_PYTHON`` or ``<this Python's prefix>/triton-python``) and this package's parent."""
+    folder = folder or os.environ.get("NEMO_DISTILL_TRITON_PYTHON") or os.path.join(sys.prefix, "triton-python")
+    install = (f"pip install --target {folder} 'numpy<2' onnxruntime (make install does)")
+    if not os.path.isdir(folder):
+        raise ServerError(f"the Python backend's packages are missing: {folder} does not exist: {install}")
+    numpy = glob.glob(os.path.join(folder, "numpy-*.dist-info"))
+    if not numpy or not glob.glob(os.path.join(folder, "onnxruntime-*.dist-info")):
+        raise ServerError(f"{folder} lacks numpy or onnxruntime: {install}")
+    if not os.path.basename(numpy[0]).startswith("numpy-1."):
+        raise ServerError(f"{folder} has {os.path.basename(numpy[0])[:-10]}: Triton 2.51's Python backend needs "
+                          f"numpy<2: {install}")
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return [os.path.abspath(folder), package_root]
+
+
+def check_serving_repository(repo: str) -> Dict:
+    """``deploy.json`` of a ``--backend python`` repository whose model files all match their hashes; ValueError or
+    FileNotFoundError naming the problem (and the model) otherwise."""
+    manifest_path = os.path.join(repo, "deploy.json")
+    if not os.path.isfile(manifest_path):
+        raise FileNotFoundError(f"{manifest_path} not found: {repo} is not a repository written by scripts/export.py")
+    with open(manifest_path) as f:
+        manifest = json.load(f)
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"{manifest_path} is not a nemo_distill repository (format {manifest.get('format')!r})")
+    if manifest.get("backend") != "python":
+        raise ValueError(f"{repo} uses the {manifest.get('backend', 'onnxruntime')} backend, which the bundled server "
+                         "lacks (it has only the Python backend): export it with --backend python")
+    verify_repository(repo, manifest)
+    for name in _models(repo):
+        if not os.path.isfile(os.path.join(repo, name, "config.pbtxt")):
+            raise FileNotFoundError(f"{os.path.join(repo, name, 'config.pbtxt')} ({name}) is missing: export again")
+    return manifest
+
+
+def _models(repo: str) -> List[str]:
+    return sorted(n for n in os.listdir(repo) if os.path.isfile(os.path.join(repo, n, "config.pbtxt")))
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _with_instances(config_path: str, instances: Optional[int]) -> str:
+    """The text of ``config_path``, every instance group's count set to ``instances`` (unchanged for None)."""
+    with open(config_path) as f:
+        text = f.read()
+    if instances is None:
+        return text
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    config = text_format.Parse(text, model_config_pb2.ModelConfig())
+    for group in config.instance_group:
+        group.count = int(instances)
+    return text_format.MessageToString(config)
+
+
+def _die_with_parent() -> None:
+    """(In the server's process, before exec) Linux: SIGTERM when the process that started it dies, so a killed
+    ``serve.py`` leaves no server holding its ports."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class TritonServer:
+    """``tritonserver`` on ``repo`` (a ``--backend python`` export), on loopback ports; a context manager.
+
+    ``start()`` checks the repository, starts the server and returns once every model is ready (``ServerError``
+    naming each model that is not, with Triton's reason); ``stop()`` asks it to finish in-flight requests
+    (SIGINT) and kills it after ``stop_timeout`` seconds. The server's log goes to ``log_path``.
+    """
+
+    def __init__(self, repo: str, http_port: Optional[int] = None, grpc_port: Optional[int] = None,
+                 instances: Optional[int] = None, python_env: Optional[str] = None, host: str = "127.0.0.1",
+                 verify: bool = True, log_path: Optional[str] = None, start_timeout: float = 120.0,
+                 stop_timeout: float = 30.0):
+        if instances is not None and instances < 1:
+            raise ValueError(f"instances must be >= 1, got {instances}")
+        self.repo = os.path.abspath(repo)
+        self.host, self.instances, self.verify = host, instances, verify
+        self.http_port, self.grpc_port = http_port or free_port(), grpc_port or free_port()
+        self.python_env, self.log_path = python_env, log_path
+        self.start_timeout, self.stop_timeout = start_timeout, stop_timeout
+        self.process: Optional[subprocess.Popen] = None
+        self._workdir: Optional[str] = None
+
+    @property
+    def http_url(self) -> str:
+        return f"{self.host}:{self.http_port}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"{self.host}:{self.grpc_port}"
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def command(self) -> List[str]:
+        return [self._server["binary"], f"--model-repository={os.path.join(self._workdir, 'repository')}",
+                f"--backend-directory={os.path.join(self._workdir, 'backends')}",
+                f"--http-address={self.host}", f"--http-port={self.http_port}",
+                f"--grpc-address={self.host}", f"--grpc-port={self.grpc_port}", "--allow-metrics=false",
+                "--exit-on-error=false", "--strict-readiness=true", "--exit-timeout-secs=30", "--log-verbose=0"]
+
+    def _run_folder(self) -> None:
+        """``<workdir>/repository``: the repository as links to its files, each ``config.pbtxt`` copied (with this
+        run's instance count): the server never writes into, or changes, the exported repository."""
+        run = os.path.join(self._workdir, "repository")
+        os.makedirs(run)
+        for name in os.listdir(self.repo):
+            source = os.path.join(self.repo, name)
+            if not os.path.isdir(source):
+                os.symlink(source, os.path.join(run, name))
+                continue
+            if not os.path.isfile(os.path.join(source, "config.pbtxt")):
+                continue
+            os.makedirs(os.path.join(run, name))
+            for entry in os.listdir(source):
+                if entry != "config.pbtxt":
+                    os.symlink(os.path.join(source, entry), os.path.join(run, name, entry))
+            with open(os.path.join(run, name, "config.pbtxt"), "w") as f:
+                f.write(_with_instances(os.path.join(source, "config.pbtxt"), self.instances))
+
+    def start(self) -> "TritonServer":
+        if self.verify:
+            check_serving_repository(self.repo)
+        self._server = find_tritonserver()
+        pythonpath = python_environment(self.python_env)
+        self._workdir = tempfile.mkdtemp(prefix="nemo_distill_triton_")
+        backend = os.path.join(self._workdir, "backends", "python")
+        os.makedirs(backend)
+        for name in os.listdir(self._server["python_backend"]):
+            if name != "__pycache__":
+                os.symlink(os.path.join(self._server["python_backend"], name), os.path.join(backend, name))
+        os.symlink(self._server["stub"], os.path.join(backend, "triton_python_backend_stub"))
+        self._run_folder()
+        env = dict(os.environ)
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (self._server["libs"], env.get("LD_LIBRARY_PATH")) if p)
+        env["NEMO_DISTILL_TRITON_PYTHONPATH"] = os.pathsep.join(pythonpath)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"  # nothing is written beside model.py
+        env.pop("PYTHONPATH", None)  # this Python's packages (numpy 2) must not reach the stub
+        self.log_path = self.log_path or os.path.join(self._workdir, "tritonserver.log")
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env,
+                                        start_new_session=True, preexec_fn=_die_with_parent)
+        log.close()
+        try:
+            # the server opens its endpoints once it has tried to load every model
+            self._wait(lambda: self._get("/v2/health/live"), "load its models")
+            states = {m["name"]: m for m in self._index()}
+            failed = {name: (states.get(name, {}).get("reason") or "not loaded (it needs a model that failed)"
+                             ).split("\n\nAt:")[0]  # the Python backend appends the traceback
+                      for name in _models(self.repo) if states.get(name, {}).get("state") != "READY"}
+            if failed:
+                first = sorted(failed, key=lambda name: failed[name].startswith("not loaded"))
+                raise ServerError("; ".join(f"model {name!r} of {self.repo} is unavailable: {failed[name]}"
+                                            for name in first))
+            self._wait(lambda: self._get("/v2/health/ready"), "become ready")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _index(self) -> List[Dict]:
+        status, text = self._request("POST", "/v2/repository/index", {})
+        return json.loads(text) if status == 200 else []
+
+    def _wait(self, check, what: str) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerError(f"tritonserver exited with code {self.process.returncode} before it could {what}:"
+                                  f"\n{self.log_tail()}")
+            if check():
+                return
+            time.sleep(0.2)
+        raise ServerError(f"tritonserver did not {what} within {self.start_timeout:.0f} s:\n{self.log_tail()}")
+
+    def _request(self, method: str, path: str, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"http://{self.http_url}{path}", data=data, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=300) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return None, ""
+
+    def _get(self, path: str) -> bool:
+        return self._request("GET", path)[0] == 200
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        if self._workdir is not None:  # the backend folder (and the log, unless log_path was given)
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
