@@ -14,6 +14,10 @@ install: $(INSTALLED)
 $(INSTALLED): setup.py requirements.txt requirements-test.txt requirements-corpus.txt requirements-eval.txt requirements-serve.txt
 	command -v espeak-ng >/dev/null || (apt-get update -qq && apt-get install -y -qq espeak-ng) \
 	    || (echo "espeak-ng is missing and could not be installed: run 'sudo apt-get install espeak-ng'" && exit 1)
+	# the Triton server's Python-backend stub embeds the system's libpython of this Python version
+	ldconfig -p | grep -q "libpython$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])').so.1.0" \
+	    || (apt-get update -qq && apt-get install -y -qq "libpython$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')") \
+	    || echo "warning: libpython for the Triton server's Python backend could not be installed (scripts/serve.py needs it)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e ".[test,corpus,eval,serve]"

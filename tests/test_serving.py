@@ -355,3 +355,24 @@ def test_missing_server_or_python_packages_are_named_with_the_fix(tmp_path, monk
         os.makedirs(tmp_path / "numpy2" / name)
     with pytest.raises(triton_server.ServerError, match="needs numpy<2"):
         triton_server.python_environment(str(tmp_path / "numpy2"))
+
+
+def test_serving_benchmark_measures_the_server_against_the_in_process_client(server, python_repo, tmp_path):
+    import json
+
+    out, texts = str(tmp_path / "bench"), tmp_path / "texts.txt"
+    texts.write_text("One two.\nThree, four!\nFive six seven?\nEight.\nNine and ten.\nEleven twelve.\n")
+    run = subprocess.run([sys.executable, "scripts/benchmark_serving.py", python_repo, "--text-file", str(texts),
+                          "--concurrency", "1", "2", "--requests", "2", "--stream-repeats", "1", "--out-dir", out,
+                          "--http-url", server.http_url, "--grpc-url", server.grpc_url],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    with open(os.path.join(out, "results.json")) as f:
+        results = json.load(f)
+    rows = {(row["system"], row["clients"]): row for row in results["rows"]}
+    assert set(rows) == {("onnx in-process", 1), ("triton", 1), ("triton", 2)}
+    assert rows[("triton", 2)]["requests"] == 4 and all(row["errors"] == 0 for row in rows.values())
+    assert all(0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"] for row in rows.values())
+    stream = results["stream"]
+    assert stream["sentences"] == 5 and 0 < stream["first_audio_ms"] < stream["last_audio_ms"]
+    assert os.path.getsize(os.path.join(out, "serving.png")) > 0 and "| triton | 2 |" in run.stdout
