@@ -37,17 +37,13 @@ MAX_TOKENS = 200
 
 @pytest.fixture(scope="module")
 def python_repo(voice, tmp_path_factory):
-    """The voice exported with ``backend="python"`` (restored from its ``.nemo`` files, as scripts/export.py does)."""
-    from nemo.collections.tts.models import HifiGanModel
-    from nemo_distill.export.repository import export_triton_repository
-    from nemo_distill.models import DiffusionSpectrogramGenerator
-    from nemo_distill.parts.restore import restore_model
+    """The voice exported by ``scripts/export.py``'s ``main`` with ``--backend python``."""
+    from nemo_distill.cli.export import main
 
     _, _, paths = voice
     out = str(tmp_path_factory.mktemp("serve") / "repo")
-    export_triton_repository(DiffusionSpectrogramGenerator.from_nemo(paths["generator"]), out,
-                             vocoder=restore_model(paths["vocoder"], HifiGanModel), backend="python",
-                             max_tokens=MAX_TOKENS, max_queue_delay_us=30000, sources=paths)
+    assert main([paths["generator"], out, "--vocoder", paths["vocoder"], "--backend", "python",
+                 "--max-tokens", str(MAX_TOKENS), "--max-queue-delay-us", "30000"]) == 0
     return out
 
 
