@@ -326,11 +326,13 @@ def test_deploy_benchmark_measures_three_systems_in_their_own_processes(repo, vo
 
 
 # -------------------------------------------------------------------------------------- the installed package
-def test_wheel_installed_in_a_fresh_venv_synthesizes_exports_and_runs_onnx(voice, tmp_path):
-    """``pip wheel .``, installed (not editable) into a fresh venv, runs the three entry points from a folder outside
-    the checkout: text -> wav with the .nemo, the Triton repository, text -> wav through onnxruntime. The fresh venv
-    sees the test venv's site-packages for the dependencies (torch, NeMo: a full install would take minutes), but
-    nemo_distill only from the wheel (the checkout's editable finder is not loaded from there)."""
+def test_wheel_installed_in_a_fresh_venv_synthesizes_and_runs_onnx(voice, repo, tmp_path):
+    """``pip wheel .``, installed (not editable) into a fresh venv, runs its entry points from a folder outside the
+    checkout: text -> wav with the .nemo (NeMo, the configs inside the wheel), text -> wav through onnxruntime on the
+    module's repository (exported by the same ``cli.export.main`` that ``nemo-distill-export`` runs, whose installed
+    script is checked with ``--help`` like the serving ones). The fresh venv sees the test venv's site-packages for
+    the dependencies (torch, NeMo: a full install would take minutes), but nemo_distill only from the wheel (the
+    checkout's editable finder is not loaded from there)."""
     import site
     import sysconfig
 
@@ -367,9 +369,9 @@ def test_wheel_installed_in_a_fresh_venv_synthesizes_exports_and_runs_onnx(voice
     run(bin_dir / "nemo-distill-synthesize", paths["generator"], "--text", "Hello world.", "--out-dir", "synth",
         "--steps", "2")
     assert (work / "synth" / "000_diffusion.wav").stat().st_size > 1000
-    run(bin_dir / "nemo-distill-export", paths["generator"], "repo", "--vocoder", paths["vocoder"])
-    assert (work / "repo" / "deploy.json").is_file()
-    run(bin_dir / "nemo-distill-infer-onnx", "repo", "Hello world.", "hello.wav", "--seed", "0")
+    for script in ("nemo-distill-export", "nemo-distill-serve", "nemo-distill-infer-triton"):
+        assert "usage:" in run(bin_dir / script, "--help")
+    run(bin_dir / "nemo-distill-infer-onnx", repo, "Hello world.", "hello.wav", "--seed", "0")
     with wave.open(str(work / "hello.wav")) as f:
         assert f.getnframes() > 1000
     run(python, "-m", "nemo_distill.eval.deploy_worker", "--help")  # the deployment benchmark's worker, installed
