@@ -26,9 +26,10 @@ $(INSTALLED): setup.py requirements.txt requirements-test.txt requirements-corpu
 	$(PY) -m pip install --quiet --no-compile --no-deps nvidia-pytriton==0.7.0
 	$(PY) -m pip install --quiet --no-compile --no-warn-conflicts --upgrade --target $(VENV)/triton-python \
 	    "numpy<2" "onnxruntime>=1.17"
-	# byte-compile everything pip installed on all cores (pip compiles one file at a time: 184 s here, this 100 s);
+	# byte-compile everything pip installed on all cores (pip compiles one file at a time: 184 s here, this 100 s),
+	# the Triton models' folder too (the server runs them with PYTHONDONTWRITEBYTECODE: they must come compiled);
 	# the few files that are not Python 3 (some packages' test data) fail, as they do under pip, and are skipped
-	$(PY) -m compileall -q -j 0 $(VENV)/lib > /dev/null 2>&1 || true
+	$(PY) -m compileall -q -j 0 $(VENV)/lib $(VENV)/triton-python > /dev/null 2>&1 || true
 	$(PY) -c "import nemo_distill, nemo_distill.diffusion"
 	touch $@
 

@@ -129,7 +129,10 @@ class TritonTTSClient:
                 outputs=[self.module.InferRequestedOutput("AUDIO"), self.module.InferRequestedOutput("PIECE")],
                 enable_empty_final_response=True)
             while True:
-                result, error = responses.get(timeout=self.timeout)
+                try:
+                    result, error = responses.get(timeout=self.timeout)
+                except queue.Empty:
+                    raise ConnectionError(f"tts_stream at {self.url} sent nothing for {self.timeout:.0f} s") from None
                 if error is not None:
                     raise ValueError(f"tts_stream: {error.message()}")
                 if result.get_response().parameters["triton_final_response"].bool_param:
