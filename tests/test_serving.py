@@ -232,7 +232,7 @@ def test_each_bad_request_is_refused_by_name_and_the_next_good_one_is_served(cli
 
 
 # ------------------------------------------------------------------------------------ files, kills, the script
-@pytest.mark.parametrize("damage", ["corrupt", "missing"])
+@pytest.mark.parametrize("damage", ["corrupt", "missing", "config"])
 def test_serve_names_a_corrupt_or_missing_model_file_before_starting(python_repo, tmp_path, damage):
     broken = str(tmp_path / "repo")
     shutil.copytree(python_repo, broken)
@@ -241,12 +241,15 @@ def test_serve_names_a_corrupt_or_missing_model_file_before_starting(python_repo
         with open(path, "r+b") as f:
             f.seek(100)
             f.write(b"\0" * 16)
-    else:
+    elif damage == "missing":
         os.remove(path)
+    else:  # a model without an ONNX file of its own
+        os.remove(os.path.join(broken, "tokenizer", "config.pbtxt"))
     run = subprocess.run([sys.executable, "scripts/serve.py", broken, "--http-port", "1", "--grpc-port", "2"],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
-    assert "(sampler)" in run.stderr and ("corrupt" if damage == "corrupt" else "missing") in run.stderr
+    named = "(tokenizer)" if damage == "config" else "(sampler)"
+    assert named in run.stderr and ("corrupt" if damage == "corrupt" else "missing") in run.stderr
 
 
 def test_serve_refuses_what_the_bundled_server_cannot_serve(python_repo, tmp_path):

@@ -109,8 +109,7 @@ def _write_model(root: str, name: str, export_fn, inputs, outputs, max_batch_siz
     os.makedirs(os.path.join(root, name, "1"))
     onnx_path = os.path.join(root, name, "1", "model.onnx")
     export_fn(onnx_path)
-    scheduling = {"instances": serving["instances"], "dynamic_batching": serving["dynamic_batching"],
-                  "max_queue_delay_us": serving["max_queue_delay_us"]}
+    scheduling = serving["scheduling"]
     if serving["backend"] == "python" and name in _GRAPH_CLASSES:
         # only the sampler's graph is exact under padding (every layer masks past the length); NeMo's FastPitch
         # front-end and HiFi-GAN are not, so Triton joins their requests only when their shapes agree
@@ -130,7 +129,7 @@ def _write_text_models(root: str, spec: Dict, steps_wiring, max_batch_size: int,
     tokens, noise = _renamed(spec["tokens"], "TOKENS"), _renamed(spec["noise"], "NOISE")
     audio, mel_lens = _renamed(spec["audio"], "AUDIO"), _renamed(spec["mel_lens"], "MEL_LENS")
     _write_python_model(root, "tokenizer", "TokenizerModel", python_model_config(
-        "tokenizer", [text, seed], [tokens, noise], max_batch_size, instances=serving["instances"]))
+        "tokenizer", [text, seed], [tokens, noise], max_batch_size, instances=serving["scheduling"]["instances"]))
     tokenize = {"model": "tokenizer", "inputs": {"TEXT": "TEXT", "SEED": "SEED"},
                 "outputs": {"TOKENS": "TOKENS", "NOISE": "NOISE"}}
     _write_config(root, TEXT_ENSEMBLE, ensemble_config(
@@ -138,7 +137,7 @@ def _write_text_models(root: str, spec: Dict, steps_wiring, max_batch_size: int,
         parameters=audio_settings))
     _write_python_model(root, STREAM, "StreamingTTSModel", python_model_config(
         STREAM, [text, seed], [("AUDIO", "TYPE_FP32", [-1]), ("PIECE", "TYPE_INT64", [1])], 0,
-        instances=serving["instances"], decoupled=True, parameters=audio_settings))
+        instances=serving["scheduling"]["instances"], decoupled=True, parameters=audio_settings))
 
 
 def export_triton_repository(
@@ -180,8 +179,9 @@ def export_triton_repository(
                          "export it with the onnxruntime backend")
     if max_queue_delay_us < 0:
         raise ValueError(f"max_queue_delay_us must be >= 0, got {max_queue_delay_us}")
-    serving = {"backend": backend, "instances": int(instances), "dynamic_batching": bool(dynamic_batching),
-               "max_queue_delay_us": int(max_queue_delay_us), "threads": int(threads)}
+    serving = {"backend": backend, "threads": int(threads),
+               "scheduling": {"instances": int(instances), "dynamic_batching": bool(dynamic_batching),
+                              "max_queue_delay_us": int(max_queue_delay_us)}}
     out_dir = os.path.abspath(out_dir)
     if os.path.exists(out_dir) and not overwrite:
         raise FileExistsError(f"{out_dir} exists: pass overwrite=True (--overwrite) to replace it (it is only "
@@ -243,7 +243,8 @@ def export_triton_repository(
                 "format": FORMAT,
                 "ensemble": ENSEMBLE,
                 "backend": backend,
-                "text_models": {"ensemble": TEXT_ENSEMBLE, "stream": STREAM} if backend == "python" else None,
+                "text_models": ({"tokenizer": "tokenizer", "ensemble": TEXT_ENSEMBLE, "stream": STREAM}
+                                if backend == "python" else None),
                 "max_tokens": int(max_tokens),
                 "pipeline": steps_wiring,
                 "models": models,

@@ -21,13 +21,13 @@ exporting must not need the Triton client.
 
 A tensor is ``(name, data_type, dims)``; with ``max_batch_size > 0`` Triton prepends the batch axis itself, so
 ``dims`` leave it out, ``-1`` marks a variable axis, and a per-example scalar (``mel_lens`` ``[B]``) is declared as
-``dims: [1]`` with ``reshape: { shape: [] }``.
+``dims: [1]`` with ``reshape: { shape: [] }`` in the model that reads or writes it; an ensemble's tensors carry the
+shape its models show from outside (``dims: [1]``, no reshape), which is what Triton checks when it loads one.
 """
 
-import json
 from typing import Dict, List, Sequence, Tuple
 
-__all__ = ["Enum", "TensorSpec", "ensemble_config", "onnx_model_config", "python_model_config", "to_json", "to_pbtxt"]
+__all__ = ["Enum", "TensorSpec", "ensemble_config", "onnx_model_config", "python_model_config", "to_pbtxt"]
 
 TensorSpec = Tuple[str, str, Sequence[int]]  # (name, Triton data type such as "TYPE_FP32", dims without batch)
 
@@ -126,20 +126,6 @@ def python_model_config(name: str, inputs: Sequence[TensorSpec], outputs: Sequen
     if parameters:
         config.update(_parameters(parameters))
     return config
-
-
-def to_json(message: Dict) -> str:
-    """The config as Triton's JSON form (the model-control API's ``config`` override): enums as their names, the
-    ``parameters`` entries as a JSON map."""
-    def convert(value):
-        if isinstance(value, dict):
-            return {key: ({entry["key"]: entry["value"] for entry in item} if key == "parameters" else convert(item))
-                    for key, item in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [convert(item) for item in value]
-        return str(value) if isinstance(value, Enum) else value
-
-    return json.dumps(convert(message))
 
 
 def _parameters(parameters: Dict[str, str]) -> Dict:

@@ -261,18 +261,11 @@ class TokenizerModel(_RepositoryModel):
     model_name = "tokenizer"
 
     def tokens_and_noise(self, texts: Sequence[str], seeds: Sequence[int]):
-        rows = []
-        for text in texts:
-            self.tokenizer.check(text)
-            rows.append(self.tokenizer.encode(text))
+        tokens = self.tokenizer.encode_batch(texts)  # each text checked, the rows padded with the pad id
         limit = int(self.manifest["max_tokens"])
-        longest = max(len(r) for r in rows)
-        if longest > limit:
-            raise ValueError(f"a text of {longest} tokens is more than this model's maximum of {limit}: split it "
-                             "(infer_triton.py and the tts_stream model speak long text piece by piece)")
-        tokens = np.full((len(rows), longest), self.tokenizer.pad, dtype=np.int64)
-        for i, row in enumerate(rows):
-            tokens[i, : len(row)] = row
+        if tokens.shape[1] > limit:  # before the noise, which grows with the tokens
+            raise ValueError(f"a text of {tokens.shape[1]} tokens is more than this model's maximum of {limit}: split "
+                             "it (infer_triton.py and the tts_stream model speak long text piece by piece)")
         noise = np.concatenate([starting_noise(tokens[i : i + 1], self.manifest["n_mels"],
                                                self.manifest["max_frames_per_token"], seed)
                                 for i, seed in enumerate(seeds)])

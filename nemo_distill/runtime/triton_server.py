@@ -75,7 +75,7 @@ def find_tritonserver() -> Dict[str, str]:
     for version in versions:
         stub = os.path.join(root, "python_backend_stubs", version, "triton_python_backend_stub")
         if os.path.isfile(stub) and _links(stub):
-            return {**paths, "stub": stub, "stub_python": version}
+            return {**paths, "stub": stub}
     raise ServerError(f"no Python backend stub can run here: each needs the shared library libpython3.X.so.1.0 "
                       f"(tried {', '.join(versions)}; on Debian: apt-get install libpython3.11)")
 
@@ -119,7 +119,7 @@ def check_serving_repository(repo: str) -> Dict:
         raise ValueError(f"{repo} uses the {manifest.get('backend', 'onnxruntime')} backend, which the bundled server "
                          "lacks (it has only the Python backend): export it with --backend python")
     verify_repository(repo, manifest)
-    for name in _models(repo):
+    for name in [*manifest["models"], manifest["ensemble"], *(manifest.get("text_models") or {}).values()]:
         if not os.path.isfile(os.path.join(repo, name, "config.pbtxt")):
             raise FileNotFoundError(f"{os.path.join(repo, name, 'config.pbtxt')} ({name}) is missing: export again")
     return manifest
