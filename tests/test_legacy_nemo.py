@@ -13,7 +13,10 @@
 # limitations under the License.
 
 """``.nemo`` files written before the decoder became one unit (``tests/fixtures``, made by the code of 1650bc7 with
-``tests/fixtures/make_legacy_fixtures.py``) restore and sample exactly as they did then."""
+``tests/fixtures/make_legacy_fixtures.py``) restore and sample as they did then: the same values up to float
+rounding. Exact equality held on the machine that recorded them but not on every CPU: on an AVX-512/AMX Xeon the
+same code and thread count differ from the recording by 7.2e-7 (TTS, log-mel ~10) and 3.8e-6 (guided, its class
+gradient summed in another order); a restore that loses or renames a weight or buffer moves them by far more."""
 
 import os
 import sys
@@ -23,6 +26,12 @@ import pytest
 import torch
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+ATOL = 1e-4  # float rounding between CPU instruction sets (see above), far below what a wrong weight changes
+
+
+def _assert_same(actual, expected, name):
+    difference = float((actual - expected).abs().max())
+    assert actual.shape == expected.shape and difference < ATOL, f"{name}: max abs difference {difference:.3g}"
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +57,7 @@ def test_legacy_tts_nemo_restores_and_samples_identically(legacy):
     outputs = fixtures.tts_outputs(model)
     assert torch.equal(outputs["tokens"], expected["tts"]["tokens"])
     for name in ("ddim_4", "dpmpp_3_cfg", "ddpm_3_temp"):
-        assert (outputs[name] - expected["tts"][name]).abs().max() == 0, name
+        _assert_same(outputs[name], expected["tts"][name], name)
 
 
 def test_legacy_tts_nemo_saves_in_the_new_layout(legacy, tmp_path):
@@ -59,7 +68,7 @@ def test_legacy_tts_nemo_saves_in_the_new_layout(legacy, tmp_path):
     model.save_to(str(tmp_path / "resaved.nemo"))
     resaved = DiffusionSpectrogramGenerator.from_nemo(str(tmp_path / "resaved.nemo"))
     assert "decoder.residual_scale" in resaved.state_dict()
-    assert torch.equal(fixtures.tts_outputs(resaved)["ddim_4"], expected["tts"]["ddim_4"])
+    _assert_same(fixtures.tts_outputs(resaved)["ddim_4"], expected["tts"]["ddim_4"], "ddim_4 after resaving")
 
 
 def test_legacy_guided_nemo_reads_the_deprecated_prediction_key(legacy):
@@ -73,4 +82,4 @@ def test_legacy_guided_nemo_reads_the_deprecated_prediction_key(legacy):
     assert model.parameterization == "v"
     outputs = fixtures.guided_outputs(model)
     for name in ("guided_4", "uncond_3"):
-        assert (outputs[name] - expected["guided"][name]).abs().max() == 0, name
+        _assert_same(outputs[name], expected["guided"][name], name)
