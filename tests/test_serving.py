@@ -49,10 +49,21 @@ def python_repo(voice, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(python_repo):
+    """The server these tests query, started as from an activated venv (its ``bin`` first on PATH, as in a shell
+    after ``source .venv/bin/activate`` or in a notebook kernel): that once put the venv's numpy 2 into the
+    Python-backend stub, which crashed on text requests. The other tests start theirs with the plain PATH."""
     from nemo_distill.runtime.triton_server import TritonServer
 
-    with TritonServer(python_repo) as running:
+    path = os.environ.get("PATH", "")
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + path
+    try:
+        running = TritonServer(python_repo).start()
+    finally:
+        os.environ["PATH"] = path
+    try:
         yield running
+    finally:
+        running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -88,6 +88,15 @@ def _links(binary: str) -> bool:
     return result.returncode == 0 and "not found" not in result.stdout
 
 
+def _without_virtual_environments(path: str) -> str:
+    """``path`` (a PATH) without virtual environments' ``bin`` folders. The Python-backend stub's embedded
+    interpreter takes its prefix from the first ``python3`` on PATH: an activated venv's (or a notebook kernel's)
+    brought that venv's site-packages, numpy 2 included, into the stub, which then crashed on the first text request
+    (``unpack_from requires a buffer of at least 976894526 bytes``)."""
+    return os.pathsep.join(folder for folder in path.split(os.pathsep)
+                           if folder and not os.path.isfile(os.path.join(folder, os.pardir, "pyvenv.cfg")))
+
+
 def python_environment(folder: Optional[str] = None) -> List[str]:
     """The folders the Python-backend models import from: ``folder`` (numpy<2 and onnxruntime; default
     ``$NEMO_DISTILL_TRITON_PYTHON`` or ``<this Python's prefix>/triton-python``) and this package's parent."""
@@ -243,6 +252,8 @@ class TritonServer:
         env["NEMO_DISTILL_TRITON_PYTHONPATH"] = os.pathsep.join(pythonpath)
         env["PYTHONDONTWRITEBYTECODE"] = "1"  # nothing is written beside model.py
         env.pop("PYTHONPATH", None)  # this Python's packages (numpy 2) must not reach the stub
+        env.pop("VIRTUAL_ENV", None)
+        env["PATH"] = _without_virtual_environments(env.get("PATH", ""))
         self.log_path = self.log_path or os.path.join(self._workdir, "tritonserver.log")
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env,
