@@ -389,34 +389,6 @@ def test_benchmark_word_error_rate_columns(trained):
     assert "| recording | - | - | - | 0.333 |" in format_table(results)
 
 
-@pytest.mark.parametrize("baseline, expected", [(None, "DiffusionSpectrogramGenerator"), ("fastpitch", "FastPitchModel")])
-def test_training_script_with_exp_manager(corpus, tmp_path, baseline, expected):
-    """scripts/train_diffusion_tts.py end to end (hydra_runner, exp_manager, checkpoint, .nemo), both model kinds."""
-    import os
-    import pathlib
-    import subprocess
-    import sys
-
-    from nemo.core.classes import ModelPT
-
-    root, manifest = corpus
-    repo = pathlib.Path(__file__).resolve().parents[1]
-    command = [sys.executable, "scripts/train_diffusion_tts.py", "--config-name", "diffusion_tts_tiny",
-               f"train_dataset={manifest}", f"validation_datasets={manifest}", f"sup_data_path={root}/sup",
-               "pitch_mean=150", "pitch_std=40", "trainer.max_epochs=1", "+trainer.enable_progress_bar=false",
-               f"exp_manager.exp_dir={tmp_path}", "name=run", "+exp_manager.version=v"]
-    if baseline:
-        command.append(f"+baseline={baseline}")
-    result = subprocess.run(command, cwd=repo, capture_output=True, text=True,
-                            env=dict(os.environ, OMP_NUM_THREADS="1"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    import nemo_distill  # noqa: F401
-
-    model = ModelPT.restore_from(str(tmp_path / "run" / "v" / "run.nemo"), map_location="cpu")
-    assert type(model).__name__ == expected
-    assert any((tmp_path / "run" / "v" / "checkpoints").glob("*.ckpt"))
-
-
 def test_auto_residual_scale_tracks_the_residual_rms(make_cfg):
     from nemo_distill.models import DiffusionSpectrogramGenerator
 

@@ -1,0 +1,129 @@
+# Copyright (c) 2026, The nemo_distill authors.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The notebooks of ``tutorials/``: each executed top to bottom in QUICK mode in a kernel of this environment (a
+failing cell fails the suite), and the rules every notebook keeps: committed without outputs, ``QUICK = True`` as
+its first code cell, public names of the package only, linked from the README.
+
+The notebooks run in order and share one output folder, as they do for a user: 02 distils 01's voice, 05 serves
+02's student (each builds what it needs when run alone). Notebook 01 runs ``scripts/train_diffusion_tts.py`` for
+both model kinds (plain FastPitch, then the diffusion decoder on it), so its test also checks what that script
+leaves: a ``.nemo`` of the right class, checkpoints and TensorBoard events."""
+
+import ast
+import importlib
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TUTORIALS = REPO / "tutorials"
+NOTEBOOKS = sorted(p.name for p in TUTORIALS.glob("*.ipynb"))
+CELL_TIMEOUT = 900  # seconds: a hung cell fails instead of stalling CI
+
+
+def _code_cells(name):
+    with open(TUTORIALS / name) as f:
+        notebook = json.load(f)
+    return notebook, [c for c in notebook["cells"] if c["cell_type"] == "code"]
+
+
+def _python_source(cell) -> str:
+    """A code cell as Python: ``%%bash`` cells are not Python; ``!`` and ``%`` lines are dropped."""
+    source = "".join(cell["source"])
+    if source.startswith("%%"):
+        return ""
+    return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("!", "%")))
+
+
+def test_the_tutorials_exist_in_order():
+    assert NOTEBOOKS == ["01_diffusion_voice.ipynb", "02_progressive_distillation.ipynb",
+                         "04_classifier_guided_digits.ipynb", "05_deploy.ipynb"]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_is_committed_without_outputs_and_starts_with_quick(name):
+    notebook, cells = _code_cells(name)
+    for i, cell in enumerate(cells):
+        assert cell["outputs"] == [] and cell["execution_count"] is None, f"{name}: code cell {i} has outputs"
+    assert "".join(cells[0]["source"]).strip() == "QUICK = True", f"{name}: the first code cell must be QUICK = True"
+    assert notebook["metadata"]["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_uses_public_names_only(name):
+    """Every name a notebook imports from the package is public: no leading underscore, and in its module's
+    ``__all__`` where the module has one; no ``obj._private`` attribute either."""
+    _, cells = _code_cells(name)
+    tree = ast.parse("\n".join(_python_source(c) for c in cells))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "nemo_distill":
+            assert not any(part.startswith("_") for part in node.module.split(".")), f"{name}: {node.module}"
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                assert not alias.name.startswith("_"), f"{name}: imports {node.module}.{alias.name}"
+                public = getattr(module, "__all__", None)
+                assert public is None or alias.name in public, \
+                    f"{name}: {node.module}.{alias.name} is not in that module's __all__"
+        if isinstance(node, ast.Attribute):
+            assert not (node.attr.startswith("_") and not node.attr.startswith("__")), \
+                f"{name}: uses the private attribute .{node.attr} (line {node.lineno} of its code cells)"
+
+
+def test_readme_links_every_notebook_with_what_it_teaches():
+    readme = (REPO / "README.md").read_text()
+    for name in NOTEBOOKS:
+        line = next((l for l in readme.splitlines() if f"(tutorials/{name})" in l), None)
+        assert line is not None, f"README.md does not link tutorials/{name}"
+        assert len(re.sub(r"\[.*?\]\(.*?\)", "", line).strip(" -*|:")) > 20, f"README: say what {name} teaches"
+
+
+@pytest.fixture(scope="module")
+def tutorials_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("tutorials")
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_top_to_bottom_in_quick_mode(name, tutorials_dir, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("NEMO_DISTILL_TUTORIALS_DIR", str(tutorials_dir))
+    # the kernel is this environment's Python (the notebooks run the project's scripts with it)
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    notebook = nbformat.read(TUTORIALS / name, as_version=4)
+    client = NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3",
+                            resources={"metadata": {"path": str(TUTORIALS)}})
+    client.execute()  # raises CellExecutionError naming the cell and its traceback
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    assert any("image/png" in o.get("data", {}) for o in outputs), f"{name} drew no figure"
+    assert not any(o.get("output_type") == "error" for o in outputs)
+    assert (tutorials_dir / "quick").is_dir()  # it wrote where it was told, not into the checkout
+    if name.startswith("01_"):  # scripts/train_diffusion_tts.py end to end, both model kinds (exp_manager, .nemo)
+        _check_training_runs(tutorials_dir / "quick")
+
+
+def _check_training_runs(work):
+    import nemo_distill  # noqa: F401  (registers the package's config targets)
+    from nemo.core.classes import ModelPT
+
+    for folder, name, expected in (("fastpitch", "FastPitch", "FastPitchModel"),
+                                   ("teacher", "DiffusionTTS", "DiffusionSpectrogramGenerator")):
+        run = work / folder / name / "run"
+        assert type(ModelPT.restore_from(str(run / f"{name}.nemo"), map_location="cpu")).__name__ == expected
+        assert any((run / "checkpoints").glob("*.ckpt")) and any(run.glob("events.out.tfevents.*"))
