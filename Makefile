@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 THREADS ?= 1
 DEMO_THREADS ?= 2
 
-.PHONY: demo guided-demo toy-demo test install clean
+.PHONY: demo guided-demo toy-demo test tutorials install clean
 
 install: $(INSTALLED)
 
@@ -45,6 +45,12 @@ guided-demo: $(INSTALLED)
 # Toy progressive distillation: train a 2-D teacher, distil 256 -> 1 steps, table + plot in outputs/ (~4 min).
 toy-demo: $(INSTALLED)
 	$(PY) scripts/toy_distillation.py --out-dir outputs/toy_distillation --threads $(THREADS)
+
+# The tutorials' notebooks in JupyterLab (installed into .venv on first use; the notebooks themselves need only what
+# make install put there, and make test executes each of them in QUICK mode).
+tutorials: $(INSTALLED)
+	$(PY) -m pip install --quiet "jupyterlab>=4"
+	$(VENV)/bin/jupyter lab tutorials/
 
 # The whole test suite; pytest's exit code 5 (no tests collected) is non-zero and fails the target like any failure.
 test: $(INSTALLED)

@@ -93,6 +93,23 @@ def test_readme_links_every_notebook_with_what_it_teaches():
         assert len(re.sub(r"\[.*?\]\(.*?\)", "", line).strip(" -*|:")) > 20, f"README: say what {name} teaches"
 
 
+def test_a_failing_script_cell_stops_the_notebook(tmp_path):
+    """The notebooks run the project's scripts in ``%%bash`` cells with ``set -e``: a script that fails must fail the
+    cell (IPython raises on a non-zero exit) and so the notebook's test, not pass silently to the next cell."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("%%bash\nset -e\npython -c 'import sys; sys.exit(3)'\necho unreachable"),
+        nbformat.v4.new_code_cell("print('the next cell ran')")])
+    with pytest.raises(CellExecutionError, match="returned non-zero exit status 3"):
+        NotebookClient(notebook, timeout=60, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o.get("text", "") for c in notebook.cells for o in c.get("outputs", [])]
+    assert not any("unreachable" in t or "the next cell ran" in t for t in outputs)
+
+
 @pytest.fixture(scope="module")
 def tutorials_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("tutorials")
