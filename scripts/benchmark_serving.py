@@ -27,7 +27,6 @@ held-out generated sentences. Run it on a quiet machine: clients and server shar
 """
 
 import argparse
-import json
 import os
 import sys
 
@@ -61,17 +60,15 @@ def parse_args(argv=None):
 
 
 def read_texts(args):
-    if args.manifest:
-        with open(args.manifest) as f:
-            texts = [json.loads(line)["text"] for line in f if line.strip()]
-    elif args.text_file:
-        with open(args.text_file) as f:
-            texts = [line.strip() for line in f if line.strip()]
-    else:
-        from nemo_distill.data.sentences import generate_sentences
+    """The texts to send: the manifest's or the text file's (``nemo_distill.distillation.read_texts``, which names a
+    missing file or a bad line), or held-out generated sentences."""
+    if args.manifest or args.text_file:
+        from nemo_distill.distillation import read_texts as read_text_source
 
-        texts = generate_sentences(args.num_texts, seed=20261202)  # a seed no corpus of the demos uses
-    return texts[: args.num_texts]
+        return read_text_source(args.manifest or args.text_file, limit=args.num_texts)
+    from nemo_distill.data.sentences import generate_sentences
+
+    return generate_sentences(args.num_texts, seed=20261202)  # a seed no corpus of the demos uses
 
 
 def main(argv=None) -> int:
@@ -85,9 +82,9 @@ def main(argv=None) -> int:
     from nemo_distill.utils.files import write_json_atomic, write_text_atomic
     from nemo_distill.utils.locks import FolderLockedError, folder_lock
 
-    texts = read_texts(args)
-    paragraph = " ".join(texts[:5])
     try:
+        texts = read_texts(args)
+        paragraph = " ".join(texts[:5])
         with folder_lock(args.out_dir, what="benchmark_serving"):
             results = run_serving_benchmark(
                 args.repo, texts, paragraph, concurrency=args.concurrency, requests_per_client=args.requests,
@@ -96,8 +93,8 @@ def main(argv=None) -> int:
                 urls={"http": args.http_url, "grpc": args.grpc_url} if args.http_url else None)
             table = format_serving_table(results)
             write_text_atomic(os.path.join(args.out_dir, "table.md"), table + "\n")
-            write_json_atomic(os.path.join(args.out_dir, "results.json"), {**results, "repo": os.path.abspath(args.repo),
-                                                                           "paragraph": paragraph}, indent=1)
+            write_json_atomic(os.path.join(args.out_dir, "results.json"),
+                              {**results, "repo": os.path.abspath(args.repo), "paragraph": paragraph}, indent=1)
             plot_serving(results, os.path.join(args.out_dir, "serving.png"))
     except (ServerError, ValueError, FileNotFoundError, FolderLockedError) as error:
         print(f"error: {error}", file=sys.stderr)

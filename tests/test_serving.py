@@ -52,18 +52,17 @@ def server(python_repo):
     """The server these tests query, started as from an activated venv (its ``bin`` first on PATH, as in a shell
     after ``source .venv/bin/activate`` or in a notebook kernel): that once put the venv's numpy 2 into the
     Python-backend stub, which crashed on text requests. The other tests start theirs with the plain PATH."""
+    from unittest import mock
+
     from nemo_distill.runtime.triton_server import TritonServer
 
-    path = os.environ.get("PATH", "")
-    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + path
+    server = TritonServer(python_repo)
+    with mock.patch.dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")):
+        server.start()
     try:
-        running = TritonServer(python_repo).start()
+        yield server
     finally:
-        os.environ["PATH"] = path
-    try:
-        yield running
-    finally:
-        running.stop()
+        server.stop()
 
 
 @pytest.fixture(scope="module")

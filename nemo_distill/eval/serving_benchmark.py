@@ -153,7 +153,8 @@ def run_serving_benchmark(repo: str, texts: Sequence[str], paragraph: str, concu
         stream = _streaming(http_url, grpc_url, paragraph, stream_repeats, seed)
     return {"rows": rows, "stream": stream,
             "settings": {"requests_per_client": requests_per_client, "time_limit_s": time_limit,
-                         "instances": instances, "server": "given" if urls else "started", "threads": threads, "texts": len(texts), "seed": seed}}
+                         "instances": instances, "server": "given" if urls else "started", "threads": threads,
+                         "texts": len(texts), "seed": seed}}
 
 
 def _cell(value, spec: str) -> str:
@@ -170,7 +171,8 @@ def format_serving_table(results: Dict) -> str:
     stream = results["stream"]
     lines += ["", f"Streaming a {stream['sentences']}-sentence paragraph ({stream['characters']} characters; median of "
               f"{stream['repeats']}): first audio after {stream['first_audio_ms']:.0f} ms, last after "
-              f"{stream['last_audio_ms']:.0f} ms; the same paragraph as one request: {stream['whole_request_ms']:.0f} ms."]
+              f"{stream['last_audio_ms']:.0f} ms; the same paragraph as one request: "
+              f"{stream['whole_request_ms']:.0f} ms."]
     return "\n".join(lines)
 
 
