@@ -24,7 +24,9 @@ the vocoder's ceiling), ``fastpitch`` (a separately trained NeMo FastPitch, with
 generator's own FastPitch decoder, no diffusion), ``<sampler>_<steps>`` (the diffusion decoder). Columns: denoiser
 calls per utterance (counted), mel L1 to the recording and Frechet distance of mel-frame statistics (both with
 ground-truth durations), WER of the vocoded audio by Whisper tiny.en for each vocoder (Griffin-Lim always, HiFi-GAN
-with ``--vocoder``; needs ``pip install -e .[eval]``), ms per utterance and real-time factor of mel synthesis.
+with ``--vocoder``; needs ``pip install -e .[eval]``), DNSMOS SIG/BAK/OVRL/P.808 of the same audio (``speechmos``,
+in the same extra; the recording row is the judge's calibration), ms per utterance and real-time factor of mel
+synthesis.
 Writes table.md, table.csv, results.json, benchmark.png and example wavs (audio/) to ``--out-dir``.
 
 Distillation report (``--students S1.nemo S2.nemo ... --teacher-steps N``, students made by scripts/distill.py from
@@ -32,6 +34,13 @@ MODEL): for every student of k steps, three rows on the same texts and noise: ``
 ``naive_k`` (the teacher sampled with k DDIM steps) and ``student_k``; the column "L1 to reference" is the mel L1 to
 the full-step teacher's output from the same noise. The plot (distillation.png) draws quality vs steps for the
 three, with plain FastPitch (``--fastpitch``) as the reference line.
+
+Layer report (``--layer-budgets 6 4 3 ...``, with ``--teacher-steps N`` and optional ``--students``): the teacher at
+N steps (the reference), then the teacher at its default steps and every student, each at full depth and at every
+budget (residual blocks per denoiser call; a model that was not layer-distilled just skips blocks, a layer student
+made by ``scripts/distill.py layers.budgets=[...]`` was trained to); extra columns: blocks, MACs per call and per
+utterance (FlopCounterMode, 200 frames), ms per call (interleaved timing), mel L1 to the full-depth model from the
+same noise. Writes layers_table.md, results.json and layers.png (quality against MACs per utterance).
 
 Deployment report (``--deploy REPO --students STUDENT.nemo --vocoder HIFIGAN.nemo``, REPO written by
 scripts/export.py from STUDENT): text -> mel -> HiFi-GAN audio for ``teacher_N`` (PyTorch), ``student_k``
@@ -49,6 +58,14 @@ from omegaconf import open_dict
 from tqdm import tqdm
 
 import nemo_distill  # noqa: F401
+from nemo_distill.eval.layer_benchmark import (
+    denoiser_call_costs,
+    format_layer_table,
+    format_variance_table,
+    layer_systems,
+    plot_layer_tradeoff,
+    skip_stream_variance,
+)
 from nemo_distill.eval.tts_benchmark import (
     default_systems,
     distillation_systems,
@@ -81,6 +98,8 @@ def parse_args(argv=None):
     parser.add_argument("--out-dir", default="outputs/benchmark")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-wer", action="store_true", help="skip the recogniser (no WER columns)")
+    parser.add_argument("--no-dnsmos", action="store_true",
+                        help="skip the perceptual judge (the DNSMOS SIG/BAK/OVRL/P.808 columns; they need speechmos)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-utterances", type=int, default=0, help="use the first N manifest rows (0: all)")
     parser.add_argument("--t-start", type=float, default=None,
@@ -90,6 +109,8 @@ def parse_args(argv=None):
     parser.add_argument("--students", nargs="+", default=[],
                         help="distilled students of MODEL (scripts/distill.py): the distillation report")
     parser.add_argument("--teacher-steps", type=int, default=256, help="the teacher's full step count (report)")
+    parser.add_argument("--layer-budgets", type=int, nargs="+", default=[],
+                        help="the layer report: every model also at these residual-block budgets")
     parser.add_argument("--deploy", metavar="REPO",
                         help="deployment report: a repository scripts/export.py wrote from the one --students model")
     args = parser.parse_args(argv)
@@ -188,6 +209,14 @@ def main(argv=None):
         from nemo_distill.eval.tts_metrics import WhisperJudge
 
         judge = WhisperJudge()
+    perceptual_judge = None
+    if not args.no_dnsmos:
+        from nemo_distill.eval.tts_metrics import DnsmosJudge
+
+        try:
+            perceptual_judge = DnsmosJudge()
+        except ImportError as error:  # optional, like WER: the columns are left out
+            print(f"benchmark.py: no DNSMOS columns ({error})")
 
     def load_audio(path):
         import librosa
@@ -195,7 +224,10 @@ def main(argv=None):
         return librosa.load(path, sr=model.cfg.sample_rate)[0]
 
     reference = None
-    if students:
+    if args.layer_budgets:
+        systems, layer_models = _layer_report_systems(args, model, students, fastpitch is not None)
+        reference = f"teacher_{args.teacher_steps}"
+    elif students:
         systems = distillation_systems(args.teacher_steps, student_steps, with_fastpitch=fastpitch is not None)
         reference = f"teacher_{args.teacher_steps}"
     else:
@@ -205,27 +237,104 @@ def main(argv=None):
         t_start=args.t_start, temperature=args.temperature, audio_dir=os.path.join(args.out_dir, "audio"),
         load_audio=load_audio,
         progress=lambda iterable, **kw: tqdm(iterable, **kw), models=students, reference=reference,
+        perceptual_judge=perceptual_judge,
     )
     caption = (
         f"{len(rows)} utterances from {args.manifest}; t_start {args.t_start or 'model default'}; temperature "
         f"{args.temperature or model.cfg.diffusion.get('temperature', 1.0)}; torch threads "
         f"{args.threads}; mel L1 and FD with ground-truth durations; WER of vocoded audio by Whisper tiny.en; "
+        f"{'DNSMOS (speechmos) of the vocoded audio; ' if perceptual_judge is not None else ''}"
         "ms/utt and RTF of mel synthesis (vocoder excluded)"
     )
-    table = format_table(results, caption)
+    if args.layer_budgets:
+        _add_call_costs(results, systems, layer_models)
+        variance_table = _variance_table(args, model, dataloader, systems, layer_models)
+        caption += ("; MACs and ms per denoiser call on a 200-frame utterance (batch 1), MACs / utt = calls x MACs "
+                    "per call; L1 to full depth: mel L1 to the same model (a layer student: the model it was "
+                    "distilled from) at full depth, same noise")
+        table = format_layer_table(results, caption)
+    else:
+        table = format_table(results, caption)
     print(table)
     os.makedirs(args.out_dir, exist_ok=True)
-    with open(os.path.join(args.out_dir, "table.md"), "w") as f:
+    with open(os.path.join(args.out_dir, "layers_table.md" if args.layer_budgets else "table.md"), "w") as f:
         f.write(table + "\n")
+    if args.layer_budgets:
+        print(variance_table)
+        with open(os.path.join(args.out_dir, "variance_table.md"), "w") as f:
+            f.write(variance_table + "\n")
     write_csv(results, os.path.join(args.out_dir, "table.csv"))
     with open(os.path.join(args.out_dir, "results.json"), "w") as f:
         json.dump({"model": args.model, "manifest": args.manifest, "fastpitch": args.fastpitch,
                    "vocoder": args.vocoder, "results": results}, f, indent=2)
-    if students:
+    if args.layer_budgets:
+        plot_layer_tradeoff(results, os.path.join(args.out_dir, "layers.png"))
+    elif students:
         plot_distillation(results, os.path.join(args.out_dir, "distillation.png"))
     else:
         plot_results(results, os.path.join(args.out_dir, "benchmark.png"))
     return results
+
+
+def _layer_report_systems(args, model, students, with_fastpitch):
+    """The layer report's rows, and ``name -> (key, decoder)`` of every model in it."""
+    from nemo_distill.utils.files import sha256_file
+
+    budgets = [b for b in args.layer_budgets]
+    for generator in [model, *students.values()]:
+        for budget in budgets:  # a budget the network cannot run fails before any work
+            generator.decoder.check_layer_budget(budget)
+    entries = [{"name": "teacher", "key": None, "steps": int(model.cfg.diffusion.default_steps),
+                "num_blocks": model.decoder.num_blocks, "sha256": sha256_file(args.model)}]
+    for path, student in students.items():
+        distillation = student.cfg.distillation
+        name = "student"
+        if distillation.get("stage") == "layers":  # layers (calibrated skip scales), layers_sqrt, layers_none
+            rescale = distillation.get("layer_rescale", "calibrated")
+            name = "layers" if rescale == "calibrated" else f"layers_{rescale}"
+        entries.append({"name": name, "key": path,
+                        "steps": int(student.cfg.diffusion.default_steps), "num_blocks": student.decoder.num_blocks,
+                        "sha256": sha256_file(path), "teacher_sha256": distillation.get("teacher_sha256")})
+    by_sha = {entry["sha256"]: entry for entry in entries}
+    for entry in entries:  # a layer student's budgets are compared with the model it was distilled from
+        base = by_sha.get(entry.get("teacher_sha256")) if entry["name"].startswith("layers") else None
+        entry["full_depth_of"] = base["name"] if base is not None and base["steps"] == entry["steps"] else None
+    names = [f"{e['name']}_{e['steps']}" for e in entries]
+    if len(set(names)) != len(names):
+        raise SystemExit(f"error: two models would share a row name ({names}): pass one student per (kind, steps)")
+    systems = layer_systems(args.teacher_steps, entries, budgets, with_fastpitch)
+    decoders = {e["key"]: (model if e["key"] is None else students[e["key"]]).decoder for e in entries}
+    return systems, decoders
+
+
+def _variance_table(args, model, dataloader, systems, decoders):
+    """What the output layer reads at each budget, as a fraction of the full depth's variance, for every model, on
+    the first teacher-forced batch (recorded mels noised at each model's sampling grid)."""
+    from nemo_distill.eval.tts_metrics import teacher_forced_batches
+
+    cond, coarse, mel, lengths = next(iter(teacher_forced_batches(model, dataloader)))
+    variances = {}
+    for key, decoder in decoders.items():  # each model's full-depth row names it and gives its steps
+        row = next(s for s in systems if s.model == key and s.layer_budget == decoder.num_blocks)
+        budgets = [b for b in args.layer_budgets if b < decoder.num_blocks]
+        variances[row.name] = skip_stream_variance(decoder, cond, coarse, mel, lengths, budgets, row.steps,
+                                                   seed=args.seed)
+    caption = (f"Output layer's input: mean square over valid frames and channels, {mel.shape[0]} teacher-forced "
+               "utterances noised at each model's sampling grid, as a fraction of the same model at full depth")
+    return format_variance_table(variances, caption)
+
+
+def _add_call_costs(results, systems, decoders):
+    """MACs and ms per denoiser call of every diffusion row's (model, budget), and MACs per utterance."""
+    rows = [s for s in systems if s.kind == "diffusion"]
+    budgets = {key: sorted({s.layer_budget or decoder.num_blocks for s in rows if s.model == key})
+               for key, decoder in decoders.items()}
+    costs = denoiser_call_costs(decoders, budgets)
+    for system in rows:
+        blocks = system.layer_budget or decoders[system.model].num_blocks
+        result = results[system.name]
+        result.update(costs[(system.model, blocks)], layer_budget=blocks)
+        result["macs_per_utt"] = result["macs_per_call"] * result["denoiser_calls"]
 
 
 def _load_fastpitch(path, model):

@@ -298,7 +298,7 @@ def test_guidance_stage_folds_the_guided_prediction(distilled, teacher_nemo):
 
 def test_ddp_plan_runs_on_two_processes(teacher_nemo, corpus, distilled, tmp_path):
     """scripts/distill.py with two CPU processes (gloo): each rank writes its own shards (same data as one process),
-    then every round trains on both ranks and rank 0 writes the students."""
+    then every round (the layer stage too) trains on both ranks and rank 0 writes the students."""
     import json
 
     from nemo_distill.data.synthetic_shards import SyntheticUtterances
@@ -307,7 +307,8 @@ def test_ddp_plan_runs_on_two_processes(teacher_nemo, corpus, distilled, tmp_pat
     out = tmp_path / "ddp"
     command = [sys.executable, "scripts/distill.py", f"--config-name=progressive_distillation_tiny",
                f"teacher={teacher_nemo}", f"texts={corpus[1]}", f"out_dir={out}",
-               "trainer.devices=2", "trainer.strategy=ddp", "trainer.accelerator=cpu"]
+               "trainer.devices=2", "trainer.strategy=ddp", "trainer.accelerator=cpu",
+               "layers.budgets=[1,2]", "layers.round_steps=2"]  # a reduced call leaves blocks without gradients
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -323,13 +324,17 @@ def test_ddp_plan_runs_on_two_processes(teacher_nemo, corpus, distilled, tmp_pat
     # the rounds: both on 2 ranks, each ending in a student that names its teacher
     log = result.stdout + result.stderr
     assert "round_01_8to4: training on 2 processes" in log and "round_02_4to2: training on 2 processes" in log
+    assert "round_03_layers_2steps: training on 2 processes" in log
     previous = teacher_nemo
     for name, steps in (("Student_4steps.nemo", 4), ("Student_2steps.nemo", 2)):
         student = DiffusionSpectrogramGenerator.from_nemo(str(out / "students" / name))
         assert student.cfg.diffusion.default_steps == steps
         assert student.cfg.distillation.teacher_sha256 == _sha(previous)
         previous = str(out / "students" / name)
-    assert sorted(p.name for p in (out / "students").iterdir()) == ["Student_2steps.nemo", "Student_4steps.nemo"]
+    layers = DiffusionSpectrogramGenerator.from_nemo(str(out / "students" / "Student_2steps_layers.nemo"))
+    assert layers.cfg.distillation.teacher_sha256 == _sha(previous) and layers.cfg.diffusion.layer_budget == 1
+    assert sorted(p.name for p in (out / "students").iterdir()) == [
+        "Student_2steps.nemo", "Student_2steps_layers.nemo", "Student_4steps.nemo"]
 
 
 def test_benchmark_distillation_report(distilled, teacher_nemo, corpus, tmp_path):

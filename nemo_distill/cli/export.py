@@ -43,6 +43,9 @@ def parse_args(argv=None):
                         help="sampling steps to unroll (default: the distilled student's own; required for a teacher)")
     parser.add_argument("--allow-step-mismatch", action="store_true",
                         help="export a student at a step count other than the one it was distilled for")
+    parser.add_argument("--layer-budget", type=int, default=None,
+                        help="residual blocks per denoiser call in the sampler graph (default: the model's "
+                             "diffusion.layer_budget, or all); the graph holds only those blocks")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT_DIR")
     parser.add_argument("--max-batch-size", type=int, default=8, help="Triton max_batch_size of every model")
     parser.add_argument("--include-step", action="store_true",
@@ -86,6 +89,7 @@ def main(argv=None) -> int:
             sources={"generator": args.model, "vocoder": args.vocoder}, backend=args.backend,
             instances=args.instances, dynamic_batching=args.dynamic_batching,
             max_queue_delay_us=args.max_queue_delay_us, threads=args.threads, max_tokens=args.max_tokens,
+            layer_budget=args.layer_budget,
         )
     except (ValueError, TypeError, FileExistsError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -74,6 +74,8 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     parser.add_argument("--sampler", default=None, choices=["ddim", "ddpm", "dpmpp_2m"])
     parser.add_argument("--guidance-scale", type=float, default=0.0)
+    parser.add_argument("--layer-budget", type=int, default=None,
+                        help="residual blocks per denoiser call (default: the model's diffusion.layer_budget, or all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--vocoder", default="griffin-lim", help="a HiFi-GAN .nemo, or griffin-lim")
     parser.add_argument("--coarse", action="store_true", help="also write FastPitch's own coarse mel and audio")
@@ -109,6 +111,7 @@ def main(argv=None):
     steps = args.steps or model.cfg.diffusion.default_steps
     texts = _read_texts(args)
     try:  # every text (and every piece of a long one) is checked before the first file is written
+        model.decoder.check_layer_budget(args.layer_budget)
         for text in texts:
             model.check_text(text, strict=args.strict)
         pieces = [model.text_pieces(text) for text in texts]
@@ -125,6 +128,7 @@ def main(argv=None):
         for j, tokens in enumerate(piece_tokens):
             mels, lengths = model.generate_spectrogram(tokens, steps=steps, sampler=args.sampler,
                                                        guidance_scale=args.guidance_scale,
+                                                       layer_budget=args.layer_budget,
                                                        seed=args.seed + i + j * 100003, return_lengths=True)
             mel = mels[0, :, : lengths[0]]
             frames += int(lengths[0])

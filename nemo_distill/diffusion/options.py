@@ -34,8 +34,9 @@ class SamplingOptions:
     ``guidance_scale`` ``w >= 0`` applies classifier-free guidance ``(1 + w) f(c) - w f(null)`` (two calls per step);
     ``temperature`` ``> 0`` scales the starting noise; ``t_start`` in ``(0, 1]`` is where sampling starts (``1`` from
     pure noise, ``< 1`` shallow diffusion from the prior noised to that level); ``eta`` ``>= 0`` is DDIM's stochasticity;
-    ``seed`` makes the noise reproducible, or ``noise`` ``[B, n_mels, >= T]`` gives it explicitly. ``None`` means "the
-    model's default" (:meth:`with_defaults` fills those in).
+    ``seed`` makes the noise reproducible, or ``noise`` ``[B, n_mels, >= T]`` gives it explicitly; ``layer_budget``
+    ``>= 1`` runs only that many of the denoiser's residual blocks per call (the denoiser checks the upper bound).
+    ``None`` means "the model's default" (:meth:`with_defaults` fills those in).
     """
 
     steps: Optional[int] = None
@@ -45,10 +46,11 @@ class SamplingOptions:
     t_start: Optional[float] = None
     eta: float = 0.0
     seed: Optional[int] = None
+    layer_budget: Optional[int] = None
     noise: Optional[torch.Tensor] = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
-        for name in ("steps", "seed"):  # numpy integers are accepted and stored as int
+        for name in ("steps", "seed", "layer_budget"):  # numpy integers are accepted and stored as int
             value = getattr(self, name)
             if isinstance(value, numbers.Integral) and not isinstance(value, bool):
                 object.__setattr__(self, name, int(value))
@@ -69,6 +71,10 @@ class SamplingOptions:
             raise ValueError(f"t_start must be in (0, 1] (1 = from pure noise), got {self.t_start!r}")
         if not _finite(self.eta) or self.eta < 0:
             raise ValueError(f"eta must be >= 0, got {self.eta!r}")
+        if self.layer_budget is not None and (isinstance(self.layer_budget, bool)
+                                              or not isinstance(self.layer_budget, int) or self.layer_budget < 1):
+            raise ValueError(f"layer_budget must be an integer >= 1 (residual blocks per call), got "
+                             f"{self.layer_budget!r}")
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
         if self.noise is not None and (not isinstance(self.noise, torch.Tensor) or self.noise.ndim != 3):

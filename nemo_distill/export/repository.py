@@ -156,6 +156,7 @@ def export_triton_repository(
     max_queue_delay_us: int = 2000,
     threads: int = 1,
     max_tokens: int = 1024,
+    layer_budget: Optional[int] = None,
 ) -> str:
     """Write the repository for ``generator`` (a ``DiffusionSpectrogramGenerator``) and ``vocoder`` (a
     ``HifiGanModel`` with the same mel settings) to ``out_dir``; returns ``out_dir``.
@@ -168,6 +169,8 @@ def export_triton_repository(
     Serving: ``backend`` (:data:`BACKENDS`), ``instances`` CPU instances of each model, Triton's dynamic batcher
     (``max_queue_delay_us``), onnxruntime ``threads`` per Python-backend instance, and ``max_tokens``, the longest
     token sequence a request may hold (the front-end's memory grows with its square; clients split longer text).
+    ``layer_budget``: residual blocks per denoiser call in the sampler (and step) graph (None: the generator's
+    ``diffusion.layer_budget``, by default all); the graphs hold only those blocks.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
@@ -189,8 +192,10 @@ def export_triton_repository(
     if vocoder is None:
         raise ValueError("a vocoder is needed: the ensemble turns text into audio (export a HiFi-GAN .nemo trained "
                          "with the generator's mel settings)")
-    sampler_graph = generator.export_graph("sampler", steps, allow_step_mismatch=allow_step_mismatch)  # checked once
+    sampler_graph = generator.export_graph("sampler", steps, allow_step_mismatch=allow_step_mismatch,
+                                           layer_budget=layer_budget)  # checked once
     steps = sampler_graph.steps
+    layer_budget = sampler_graph.layer_budget
     check_mel_settings_match(generator.cfg, vocoder.cfg)
     tokenizer = tokenizer_spec(generator.vocab)
     if generator.text_normalizer_call is not None:
@@ -225,7 +230,8 @@ def export_triton_repository(
                 step_inputs = [_renamed(spec["mel"], "z_t"), ("log_snr", "TYPE_FP32", []), spec["cond"],
                                _renamed(spec["mel"], "prior"), ("mask", "TYPE_FP32", [1, -1])]
                 models["denoiser_step"] = _write_model(
-                    tmp, "denoiser_step", lambda p: generator.export(p, form="step"), step_inputs,
+                    tmp, "denoiser_step", lambda p: generator.export(p, form="step", layer_budget=layer_budget),
+                    step_inputs,
                     [_renamed(spec["mel"], "prediction")], max_batch_size, serving)
             steps_wiring = pipeline_steps()
             _write_config(tmp, ENSEMBLE, ensemble_config(
@@ -256,6 +262,7 @@ def export_triton_repository(
                 "max_frames_per_token": int(generator.fastpitch.max_token_duration),
                 "steps": steps,
                 "sampler": generator.settings.sampler,
+                "layer_budget": layer_budget if layer_budget is not None else generator.decoder.num_blocks,
                 "lineage": {
                     "class": type(generator).__name__,
                     "distilled": bool(distillation),

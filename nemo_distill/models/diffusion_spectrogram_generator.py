@@ -36,7 +36,12 @@ from nemo.collections.tts.models import FastPitchModel
 from nemo.utils import logging
 from nemo_distill.diffusion import SamplingOptions
 from nemo_distill.modules.mel_decoder import DiffusionMelDecoder
-from nemo_distill.parts.export_graphs import FrontendGraph, UnrolledSamplerGraph, export_sampler_steps
+from nemo_distill.parts.export_graphs import (
+    DenoiserStepGraph,
+    FrontendGraph,
+    UnrolledSamplerGraph,
+    export_sampler_steps,
+)
 from nemo_distill.parts.fastpitch_taps import FastPitchTaps
 from nemo_distill.parts.mel_settings import mel_settings, mel_settings_mismatch
 from nemo_distill.parts.nemo_integrity import RecordsIntegrity
@@ -286,6 +291,7 @@ class DiffusionSpectrogramGenerator(RecordsIntegrity, FastPitchModel):
         temperature: Optional[float] = None,
         return_lengths: bool = False,
         options: Optional[SamplingOptions] = None,
+        layer_budget: Optional[int] = None,
     ):
         """Text tokens ``[B, L]`` (from :meth:`parse_batch`, padded with the tokenizer's pad id) -> log-mel
         ``[B, n_mels, T]`` (with ``return_lengths``: ``(mels, mel_lens)``).
@@ -295,12 +301,13 @@ class DiffusionSpectrogramGenerator(RecordsIntegrity, FastPitchModel):
         ``dpmpp_2m``); ``guidance_scale`` > 0 applies classifier-free guidance (two calls per step); ``seed`` makes
         the noise reproducible, or ``noise`` ``[B, n_mels, >= T]`` gives it (cropped to the utterances' length);
         ``t_start`` < 1 is shallow diffusion from the coarse mel noised to that level; ``temperature`` scales the
-        starting noise. ``options`` gives them as one object instead. Frames past each utterance's length are set to
-        the log-mel floor (silence). The decoder alone (``cond``, ``coarse`` and lengths from :meth:`encode`) is
-        ``self.decoder.decode(cond, coarse, lengths, options)``.
+        starting noise; ``layer_budget`` runs that many of the denoiser's residual blocks per call (None: the config's
+        ``diffusion.layer_budget``, by default all). ``options`` gives them as one object instead. Frames past each
+        utterance's length are set to the log-mel floor (silence). The decoder alone (``cond``, ``coarse`` and
+        lengths from :meth:`encode`) is ``self.decoder.decode(cond, coarse, lengths, options)``.
         """
         options = _options(options, steps=steps, sampler=sampler, guidance_scale=guidance_scale, seed=seed, eta=eta,
-                           noise=noise, t_start=t_start, temperature=temperature)
+                           noise=noise, t_start=t_start, temperature=temperature, layer_budget=layer_budget)
         if self.training:
             logging.warning("generate_spectrogram() is meant to be called in eval mode.")
         cond, coarse, lengths = self.encode(tokens, speaker=speaker, pace=pace)
@@ -317,17 +324,21 @@ class DiffusionSpectrogramGenerator(RecordsIntegrity, FastPitchModel):
     EXPORT_FORMS = ("sampler", "frontend", "step")
 
     def export_graph(self, form: str = "sampler", steps: Optional[int] = None, guidance_scale: float = 0.0,
-                     allow_step_mismatch: bool = False):
-        """The ``Exportable`` module of one deployed graph (see :meth:`export`), with the step count checked
-        (:func:`~nemo_distill.parts.export_graphs.export_sampler_steps`) before anything is written."""
+                     allow_step_mismatch: bool = False, layer_budget: Optional[int] = None):
+        """The ``Exportable`` module of one deployed graph (see :meth:`export`), with the step count and the layer
+        budget checked (:func:`~nemo_distill.parts.export_graphs.export_sampler_steps`) before anything is
+        written."""
         if form not in self.EXPORT_FORMS:
             raise ValueError(f"unknown export form {form!r}; valid options: {list(self.EXPORT_FORMS)}")
+        layer_budget = self.decoder.check_layer_budget(
+            layer_budget if layer_budget is not None else self.settings.layer_budget)
         if form == "sampler":
             return UnrolledSamplerGraph(self.decoder, self.encode, self.vocab.pad,
-                                        export_sampler_steps(self, steps, allow_step_mismatch), guidance_scale)
+                                        export_sampler_steps(self, steps, allow_step_mismatch), guidance_scale,
+                                        layer_budget)
         if form == "frontend":
             return FrontendGraph(self, self.encode, self.vocab.pad)
-        return self.decoder.denoiser
+        return DenoiserStepGraph(self.decoder.denoiser, layer_budget)
 
     def export(
         self,
@@ -337,6 +348,7 @@ class DiffusionSpectrogramGenerator(RecordsIntegrity, FastPitchModel):
         guidance_scale: float = 0.0,
         allow_step_mismatch: bool = False,
         graph=None,
+        layer_budget: Optional[int] = None,
         **export_kwargs,
     ):
         """Export one graph of this voice to ONNX (or TorchScript, by ``output``'s extension) through NeMo's
@@ -353,12 +365,14 @@ class DiffusionSpectrogramGenerator(RecordsIntegrity, FastPitchModel):
         * ``step``: one denoiser call (``z_t``, ``log_snr``, ``cond``, ``prior``, ``mask`` -> ``prediction``), for
           runtimes that drive the sampling loop themselves.
 
+        ``layer_budget``: residual blocks per denoiser call in the sampler and step graphs (None: the config's
+        ``diffusion.layer_budget``, by default all); the graph holds only those blocks.
         ``graph``: a module from :meth:`export_graph` (already checked) instead of ``form``/``steps``. Other keyword
         arguments go to ``Exportable.export``. The model is left in eval mode with its parameters' ``requires_grad``
         as they were (``Exportable`` turns them off).
         """
         if graph is None:
-            graph = self.export_graph(form, steps, guidance_scale, allow_step_mismatch)
+            graph = self.export_graph(form, steps, guidance_scale, allow_step_mismatch, layer_budget)
         requires_grad = {name: p.requires_grad for name, p in self.named_parameters()}
         self.eval()
         try:

@@ -15,6 +15,7 @@
 """Read and check a model config's ``diffusion`` section once, for every model of this package."""
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -36,7 +37,8 @@ class DiffusionSettings:
 
     Keys: ``schedule`` (``name`` + its arguments), ``parameterization``, ``weighting``, ``weighting_gamma``
     (default 5), ``sampler`` (default ``ddim``), ``default_steps``, ``temperature`` (scale of the starting noise,
-    default 1) and ``t_start`` (where sampling starts, default 1: pure noise).
+    default 1), ``t_start`` (where sampling starts, default 1: pure noise) and ``layer_budget`` (residual blocks per
+    denoiser call, default null: all).
     """
 
     schedule: object
@@ -47,6 +49,7 @@ class DiffusionSettings:
     default_steps: int
     temperature: float = 1.0
     t_start: float = 1.0
+    layer_budget: Optional[int] = None
 
     @classmethod
     def from_config(cls, diffusion: DictConfig) -> "DiffusionSettings":
@@ -59,5 +62,10 @@ class DiffusionSettings:
         temperature = float(diffusion.get("temperature", 1.0))
         if not temperature > 0:
             raise ValueError(f"diffusion.temperature must be > 0, got {temperature}")
+        layer_budget = diffusion.get("layer_budget")
+        if layer_budget is not None and (isinstance(layer_budget, bool) or not isinstance(layer_budget, int)
+                                         or layer_budget < 1):
+            raise ValueError(f"diffusion.layer_budget must be null (all blocks) or an integer >= 1, got "
+                             f"{layer_budget!r}")
         return cls(schedule, check_parameterization(diffusion.parameterization), diffusion.weighting, gamma, sampler,
-                   int(diffusion.default_steps), temperature, float(diffusion.get("t_start", 1.0)))
+                   int(diffusion.default_steps), temperature, float(diffusion.get("t_start", 1.0)), layer_budget)

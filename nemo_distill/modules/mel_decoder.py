@@ -102,7 +102,7 @@ class DiffusionMelDecoder(NeuralModule):
         settings = DiffusionSettings.from_config(diffusion)
         if diffusion.get("prior", "residual") not in PRIORS:  # before the network is built
             raise ValueError(f"unknown diffusion prior {diffusion.prior!r}; valid options: {list(PRIORS)}")
-        return cls(
+        decoder = cls(
             safe_instantiate(diffusion.denoiser), settings, prior=diffusion.get("prior", "residual"),
             residual_scale=diffusion.get("residual_scale", "auto"),
             residual_scale_momentum=float(diffusion.get("residual_scale_momentum", 0.99)),
@@ -110,6 +110,8 @@ class DiffusionMelDecoder(NeuralModule):
             cond_dropout=diffusion.get("cond_dropout", 0.0), max_frames=diffusion.get("max_frames"),
             mel_floor=mel_floor,
         )
+        decoder.check_layer_budget(settings.layer_budget)  # a default the network cannot run fails here
+        return decoder
 
     # ------------------------------------------------------------------------------------------------ shapes
     @property
@@ -124,7 +126,21 @@ class DiffusionMelDecoder(NeuralModule):
     def defaults(self) -> SamplingOptions:
         """The configured sampling defaults (steps, sampler, temperature, t_start)."""
         s = self.settings
-        return SamplingOptions(steps=s.default_steps, sampler=s.sampler, temperature=s.temperature, t_start=s.t_start)
+        return SamplingOptions(steps=s.default_steps, sampler=s.sampler, temperature=s.temperature, t_start=s.t_start,
+                               layer_budget=s.layer_budget)
+
+    @property
+    def num_blocks(self) -> Optional[int]:
+        """The denoiser's residual blocks (None for a denoiser without layer budgets)."""
+        return getattr(self.denoiser, "num_blocks", None)
+
+    def check_layer_budget(self, layer_budget: Optional[int]) -> Optional[int]:
+        """``layer_budget`` checked against the denoiser (ValueError naming the valid range)."""
+        if layer_budget is None:
+            return None
+        if not hasattr(self.denoiser, "check_layer_budget"):
+            raise ValueError(f"{type(self.denoiser).__name__} has no layer budgets: layer_budget must be null")
+        return self.denoiser.check_layer_budget(layer_budget)
 
     # ------------------------------------------------------------------------------------------- data space
     def x0_from_mel(self, mel: torch.Tensor, coarse: torch.Tensor) -> torch.Tensor:
@@ -169,31 +185,39 @@ class DiffusionMelDecoder(NeuralModule):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ------------------------------------------------------------------------------------------- the network
-    def prediction(self, z_t, log_snr, cond, prior, mask) -> torch.Tensor:
+    def prediction(self, z_t, log_snr, cond, prior, mask, layer_budget: Optional[int] = None) -> torch.Tensor:
         """One denoiser call in the configured parameterization: ``z_t`` ``[B, n_mels, T]``, ``log_snr`` ``[B]``,
-        ``cond`` ``[B, D, T]``, ``prior`` ``[B, n_mels, T]`` (:meth:`prior_input`), ``mask`` ``[B, 1, T]``."""
-        return self.denoiser(z_t, log_snr, cond, prior, mask)
+        ``cond`` ``[B, D, T]``, ``prior`` ``[B, n_mels, T]`` (:meth:`prior_input`), ``mask`` ``[B, 1, T]``;
+        ``layer_budget``: residual blocks to run (None: the config's ``diffusion.layer_budget``, by default all)."""
+        if layer_budget is None:
+            layer_budget = self.settings.layer_budget
+        if layer_budget is None:
+            return self.denoiser(z_t, log_snr, cond, prior, mask)
+        return self.denoiser(z_t, log_snr, cond, prior, mask, layer_budget=self.check_layer_budget(layer_budget))
 
-    def model_fn(self, cond: torch.Tensor, coarse: torch.Tensor, mask: torch.Tensor,
-                 guidance_scale: float = 0.0) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    def model_fn(self, cond: torch.Tensor, coarse: torch.Tensor, mask: torch.Tensor, guidance_scale: float = 0.0,
+                 layer_budget: Optional[int] = None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """``(z_t, log_snr) -> prediction`` for the sampler, conditioned on ``cond``/``coarse`` (zeroed past ``mask``),
-        with classifier-free guidance at ``guidance_scale`` (the null condition: zero ``cond`` and prior)."""
+        with classifier-free guidance at ``guidance_scale`` (the null condition: zero ``cond`` and prior), running
+        ``layer_budget`` residual blocks per call (None: the configured default)."""
         cond = cond * mask
         prior = self.prior_input(coarse) * mask
 
         def conditional(z_t, log_snr):
-            return self.prediction(z_t, log_snr, cond, prior, mask)
+            return self.prediction(z_t, log_snr, cond, prior, mask, layer_budget)
 
         def unconditional(z_t, log_snr):
-            return self.prediction(z_t, log_snr, torch.zeros_like(cond), torch.zeros_like(prior), mask)
+            return self.prediction(z_t, log_snr, torch.zeros_like(cond), torch.zeros_like(prior), mask, layer_budget)
 
         return cfg_model_fn(conditional, unconditional, guidance_scale)
 
     def x0_prediction(self, z_t: torch.Tensor, log_snr: torch.Tensor, cond: torch.Tensor, coarse: torch.Tensor,
-                      mask: torch.Tensor, guidance_scale: float = 0.0) -> torch.Tensor:
+                      mask: torch.Tensor, guidance_scale: float = 0.0, layer_budget: Optional[int] = None
+                      ) -> torch.Tensor:
         """The denoiser's estimate of ``x0`` ``[B, n_mels, T]`` from ``z_t`` at ``log_snr`` ``[B]`` (zero past
-        ``mask``), classifier-free-guided at ``guidance_scale``."""
-        prediction = self.model_fn(cond, coarse, mask, guidance_scale)(z_t, log_snr)
+        ``mask``), classifier-free-guided at ``guidance_scale``, with ``layer_budget`` blocks (None: the configured
+        default)."""
+        prediction = self.model_fn(cond, coarse, mask, guidance_scale, layer_budget)(z_t, log_snr)
         x0, _ = prediction_to_x0_eps(prediction, z_t, log_snr, self.settings.parameterization)
         return x0 * mask
 
@@ -262,10 +286,12 @@ class DiffusionMelDecoder(NeuralModule):
         Padding-invariant: each utterance's frames depend only on its own valid frames and noise.
         """
         options = self.resolve(options)
+        self.check_layer_budget(options.layer_budget)
         mask = frame_mask(lengths, coarse.shape[-1])
         generator = options.generator(coarse.device)  # draws the starting noise, then a stochastic sampler's
         z_start = self.starting_state(coarse, mask, options, generator)
-        x0 = sample(self.model_fn(cond, coarse, mask, options.guidance_scale), z_start, options.steps,
+        model_fn = self.model_fn(cond, coarse, mask, options.guidance_scale, options.layer_budget)
+        x0 = sample(model_fn, z_start, options.steps,
                     schedule=self.settings.schedule, parameterization=self.settings.parameterization,
                     sampler=options.sampler, eta=options.eta, generator=generator, t_start=options.t_start)
         return torch.where(mask, self.mel_from_x0(x0, coarse), torch.full_like(x0, self.mel_floor))

@@ -23,7 +23,10 @@
   the schedule's log-SNRs folded in as constants): the form a distilled 1-8 step student is deployed in. The noise
   is an input, so an output is reproducible; it is cropped to ``T`` inside the graph, so a client that does not
   know ``T`` yet can send ``max_token_duration * L`` frames.
-* The single denoiser step is the ``MelDenoiser`` itself (already ``Exportable``), for runtimes that drive the loop.
+* :class:`DenoiserStepGraph`: one denoiser call at a layer budget, for runtimes that drive the loop.
+
+A layer budget (residual blocks per denoiser call) is a constant of a graph: the exported file holds only the blocks
+it runs.
 
 Each graph calls the model's own code (the front-end's ``encode``, the decoder's ``decode``), so the exported
 computation is the one PyTorch runs, not a copy of it. Nothing here imports the models: a graph takes the decoder
@@ -47,7 +50,7 @@ from nemo.core.utils.neural_type_utils import get_dynamic_axes
 from nemo.utils import logging
 from nemo_distill.diffusion import SamplingOptions
 
-__all__ = ["FrontendGraph", "UnrolledSamplerGraph", "export_sampler_steps", "STOCHASTIC_SAMPLERS"]
+__all__ = ["DenoiserStepGraph", "FrontendGraph", "UnrolledSamplerGraph", "export_sampler_steps", "STOCHASTIC_SAMPLERS"]
 
 STOCHASTIC_SAMPLERS = ("ddpm",)  # draw fresh noise at every step: cannot be a fixed graph of the starting noise
 
@@ -145,16 +148,20 @@ class UnrolledSamplerGraph(_VoiceGraph):
     """K deterministic sampler steps of ``decoder`` in one graph: ``cond [B, D, T]``, ``coarse_mel [B, n_mels, T]``,
     ``mel_lens [B]``, ``noise [B, n_mels, T_noise >= T]`` -> ``mel [B, n_mels, T]`` (frames past each length at
     the log-mel floor), exactly :meth:`~nemo_distill.modules.mel_decoder.DiffusionMelDecoder.decode` with ``noise``
-    given. ``encode`` and ``pad`` make the example inputs."""
+    given, at ``layer_budget`` residual blocks per call (None: the model's default). ``encode`` and ``pad`` make the
+    example inputs."""
 
-    def __init__(self, decoder: torch.nn.Module, encode: Callable, pad: int, steps: int, guidance_scale: float = 0.0):
+    def __init__(self, decoder: torch.nn.Module, encode: Callable, pad: int, steps: int, guidance_scale: float = 0.0,
+                 layer_budget: Optional[int] = None):
         super().__init__(encode, pad)
+        decoder.check_layer_budget(layer_budget)
         sampler = decoder.settings.sampler
         if sampler in STOCHASTIC_SAMPLERS:
             raise ValueError(f"the model's sampler {sampler!r} draws new noise at every step; only deterministic "
                              "samplers (ddim, dpmpp_2m) can be exported as a fixed graph of the starting noise")
         self.decoder = decoder
         self.steps, self.sampler, self.guidance_scale = int(steps), sampler, float(guidance_scale)
+        self.layer_budget = layer_budget if layer_budget is not None else decoder.settings.layer_budget
 
     @property
     def input_types(self):
@@ -173,5 +180,28 @@ class UnrolledSamplerGraph(_VoiceGraph):
 
     def forward(self, cond, coarse_mel, mel_lens, noise):
         options = SamplingOptions(steps=self.steps, sampler=self.sampler, guidance_scale=self.guidance_scale,
-                                  noise=noise)
+                                  noise=noise, layer_budget=self.layer_budget)
         return self.decoder.decode(cond, coarse_mel, mel_lens, options)
+
+
+class DenoiserStepGraph(NeuralModule, Exportable):
+    """One call of ``denoiser`` (a :class:`~nemo_distill.modules.mel_denoiser.MelDenoiser`) at ``layer_budget``
+    residual blocks (None: all): ``z_t``, ``log_snr``, ``cond``, ``prior``, ``mask`` -> ``prediction``."""
+
+    def __init__(self, denoiser: torch.nn.Module, layer_budget: Optional[int] = None):
+        super().__init__()
+        self.denoiser, self.layer_budget = denoiser, denoiser.check_layer_budget(layer_budget)
+
+    @property
+    def input_types(self):
+        return self.denoiser.input_types
+
+    @property
+    def output_types(self):
+        return self.denoiser.output_types
+
+    def input_example(self, max_batch: int = 2, max_dim: int = 37):
+        return self.denoiser.input_example(max_batch, max_dim)
+
+    def forward(self, z_t, log_snr, cond, prior, mask):
+        return self.denoiser(z_t, log_snr, cond, prior, mask, layer_budget=self.layer_budget)
