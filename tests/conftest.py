@@ -102,3 +102,24 @@ def voice(corpus, tmp_path_factory):
     generator.save_to(paths["generator"])
     vocoder.save_to(paths["vocoder"])
     return generator.eval(), vocoder.eval(), paths
+
+
+@pytest.fixture(scope="session")
+def teacher_nemo(corpus, tmp_path_factory):
+    """An untrained tiny teacher whose duration predictor says ~3 frames per token (so utterances are not empty)."""
+    from nemo_distill.models import DiffusionSpectrogramGenerator
+    from nemo_distill.utils.config import compose_config
+
+    root, manifest = corpus
+    cfg = compose_config("diffusion_tts_tiny", [f"train_dataset={manifest}", f"validation_datasets={manifest}",
+                                                f"sup_data_path={root}/sup", "pitch_mean=150", "pitch_std=40"])
+    torch.manual_seed(0)
+    model = DiffusionSpectrogramGenerator(cfg.model)
+    last = [m for m in model.fastpitch.duration_predictor.modules() if isinstance(m, torch.nn.Linear)][-1]
+    torch.nn.init.constant_(last.bias, math.log(4.0))
+    torch.nn.init.zeros_(last.weight)
+    for p in model.decoder.denoiser.output[-1].parameters():  # a teacher that is not the identity
+        torch.nn.init.normal_(p, std=0.05)
+    path = str(tmp_path_factory.mktemp("teacher") / "teacher.nemo")
+    model.save_to(path)
+    return path

@@ -150,26 +150,6 @@ def test_a_denoiser_saved_before_layer_budgets_loads_and_matches():
 
 
 # ------------------------------------------------------------------------------------------ the layer stage
-@pytest.fixture(scope="module")
-def teacher_nemo(corpus, tmp_path_factory):
-    from nemo_distill.models import DiffusionSpectrogramGenerator
-    from nemo_distill.utils.config import compose_config
-
-    root, manifest = corpus
-    cfg = compose_config("diffusion_tts_tiny", [f"train_dataset={manifest}", f"validation_datasets={manifest}",
-                                                f"sup_data_path={root}/sup", "pitch_mean=150", "pitch_std=40"])
-    torch.manual_seed(0)
-    model = DiffusionSpectrogramGenerator(cfg.model)
-    last = [m for m in model.fastpitch.duration_predictor.modules() if isinstance(m, torch.nn.Linear)][-1]
-    torch.nn.init.constant_(last.bias, math.log(4.0))
-    torch.nn.init.zeros_(last.weight)
-    for p in model.decoder.denoiser.output[-1].parameters():
-        torch.nn.init.normal_(p, std=0.05)
-    path = str(tmp_path_factory.mktemp("teacher") / "teacher.nemo")
-    model.save_to(path)
-    return path
-
-
 def _cfg(teacher, manifest, out_dir, *overrides):
     from nemo_distill.utils.config import compose_config
 
