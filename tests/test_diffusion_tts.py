@@ -334,14 +334,9 @@ def test_nonfinite_loss_stops_training_and_keeps_the_last_good_weights(make_cfg,
 
 
 def _benchmark_script():
-    import importlib.util
-    import pathlib
+    from tts_fixtures import load_benchmark_script
 
-    path = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "benchmark.py"
-    spec = importlib.util.spec_from_file_location("benchmark_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark_script()
 
 
 def test_benchmark_script_rows_and_outputs(trained, corpus, fastpitch_nemo, tmp_path):

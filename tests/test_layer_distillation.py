@@ -16,13 +16,11 @@
 
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
 BLOCKS = 6
 
 
@@ -292,11 +290,9 @@ def test_export_script_records_the_budget_and_refuses_a_bad_one(voice, tmp_path,
 def test_benchmark_layer_report(layered, teacher_nemo, corpus, tmp_path):
     """scripts/benchmark.py --layer-budgets: every model at full depth and each budget, MACs falling with the
     budget, the layer student compared with the model it was distilled from, the table and the plot."""
-    import importlib.util
+    from tts_fixtures import load_benchmark_script
 
-    spec = importlib.util.spec_from_file_location("benchmark_script", REPO / "scripts" / "benchmark.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark_script()
     root, manifest = corpus
     _, paths = layered
     out = tmp_path / "bench"

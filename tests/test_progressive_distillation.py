@@ -317,11 +317,9 @@ def test_ddp_plan_runs_on_two_processes(teacher_nemo, corpus, distilled, tmp_pat
 
 def test_benchmark_distillation_report(distilled, teacher_nemo, corpus, tmp_path):
     """scripts/benchmark.py --students: teacher at N, naive k and student k rows, L1 to the teacher, the plot."""
-    import importlib.util
+    from tts_fixtures import load_benchmark_script
 
-    spec = importlib.util.spec_from_file_location("benchmark_script", REPO / "scripts" / "benchmark.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark_script()
     root, manifest = corpus
     _, paths = distilled
     out = tmp_path / "bench"

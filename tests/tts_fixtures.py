@@ -48,3 +48,15 @@ def write_tone_corpus(root: str, sample_rate: int = 22050, seed: int = 0):
             f.write(json.dumps({"audio_filepath": path, "text": text, "normalized_text": text,
                                 "duration": len(t) / sample_rate, "speaker": 0}) + "\n")
     return manifest
+
+
+def load_benchmark_script():
+    """``scripts/benchmark.py`` as a module (its ``main`` runs in the test's process)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "benchmark.py"
+    spec = importlib.util.spec_from_file_location("benchmark_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -279,19 +279,11 @@ def _save_example(audio_dir, system_name, vocoder_name, index, audio, sample_rat
 
 
 # ------------------------------------------------------------------------------------------------------ reporting
-def _wer_columns(results: Dict[str, Dict]) -> List[str]:
+def _vocoder_columns(results: Dict[str, Dict], key: str = "wer") -> List[str]:
+    """The vocoders with a ``key`` (``wer`` or ``dnsmos``) result in any row, in order of appearance."""
     names = []
     for result in results.values():
-        for name in result.get("wer", {}):
-            if name not in names and name != "recording":
-                names.append(name)
-    return names
-
-
-def _dnsmos_columns(results: Dict[str, Dict]) -> List[str]:
-    names = []
-    for result in results.values():
-        for name in result.get("dnsmos", {}):
+        for name in result.get(key, {}):
             if name not in names and name != "recording":
                 names.append(name)
     return names
@@ -306,9 +298,9 @@ def _cell(value, digits):
 
 def table_rows(results: Dict[str, Dict]) -> List[List[str]]:
     """Header + one row per system, as strings (shared by the markdown and CSV writers)."""
-    vocoder_names = _wer_columns(results)
+    vocoder_names = _vocoder_columns(results)
     with_reference = any("l1_to_reference" in r for r in results.values())
-    dnsmos_names = _dnsmos_columns(results)
+    dnsmos_names = _vocoder_columns(results, "dnsmos")
     header = ["system", "denoiser calls", "mel L1", "mel FD", *(["L1 to reference"] if with_reference else []),
               *[f"WER {v}" for v in vocoder_names],
               *[f"{label} {v}" for v in dnsmos_names for label in DNSMOS_LABELS.values()], "ms / utt", "RTF"]
@@ -352,7 +344,7 @@ def plot_results(results: Dict[str, Dict], path: str) -> None:
     import matplotlib.pyplot as plt
 
     metrics = [("mel_l1", "mel L1 to recording (GT durations)"), ("mel_fd", "Frechet distance of mel frames")]
-    vocoder_names = _wer_columns(results)
+    vocoder_names = _vocoder_columns(results)
     metrics += [(("wer", v), f"WER ({v})") for v in vocoder_names]
 
     def value(result, metric):
@@ -387,7 +379,7 @@ def plot_distillation(results: Dict[str, Dict], path: str) -> None:
 
     metrics = [("mel_l1", "mel L1 to recording (GT durations)"), ("mel_fd", "Frechet distance of mel frames"),
                ("l1_to_reference", "mel L1 to the full-step teacher")]
-    vocoder_names = _wer_columns(results)
+    vocoder_names = _vocoder_columns(results)
     metrics += [(("wer", v), f"WER ({v})") for v in vocoder_names]
 
     def value(result, metric):
