@@ -30,10 +30,13 @@ synthesis.
 Writes table.md, table.csv, results.json, benchmark.png and example wavs (audio/) to ``--out-dir``.
 
 Distillation report (``--students S1.nemo S2.nemo ... --teacher-steps N``, students made by scripts/distill.py from
-MODEL): for every student of k steps, three rows on the same texts and noise: ``teacher_N`` (full steps),
-``naive_k`` (the teacher sampled with k DDIM steps) and ``student_k``; the column "L1 to reference" is the mel L1 to
-the full-step teacher's output from the same noise. The plot (distillation.png) draws quality vs steps for the
-three, with plain FastPitch (``--fastpitch``) as the reference line.
+MODEL): for every step count k of the students, rows on the same texts and noise: ``teacher_N`` (full steps),
+``naive_k`` (the teacher sampled with k DDIM steps) and each student of k steps by its stage (``student_k``:
+progressive, ``dmd_k``, ``consistency_k``); the calibration rows ``recording`` and ``recording_mel``; the column
+"L1 to reference" is the mel L1 to the full-step teacher's output from the same noise; ``--diversity-seeds 4`` adds
+the diversity column (mean pairwise mel L1 between 4 seeds of each sentence). The plot (distillation.png) draws
+quality vs steps for the teacher, naive sampling and the students (DMD and consistency as markers), with plain
+FastPitch (``--fastpitch``) and the recordings' mels as reference lines.
 
 Layer report (``--layer-budgets 6 4 3 ...``, with ``--teacher-steps N`` and optional ``--students``): the teacher at
 N steps (the reference), then the teacher at its default steps and every student, each at full depth and at every
@@ -111,6 +114,9 @@ def parse_args(argv=None):
     parser.add_argument("--teacher-steps", type=int, default=256, help="the teacher's full step count (report)")
     parser.add_argument("--layer-budgets", type=int, nargs="+", default=[],
                         help="the layer report: every model also at these residual-block budgets")
+    parser.add_argument("--diversity-seeds", type=int, default=0,
+                        help=">= 2: every diffusion row also with this many seeds (teacher-forced), the diversity "
+                             "column: mean pairwise mel L1 between the renditions of a sentence")
     parser.add_argument("--deploy", metavar="REPO",
                         help="deployment report: a repository scripts/export.py wrote from the one --students model")
     args = parser.parse_args(argv)
@@ -134,6 +140,11 @@ def _load_students(paths, teacher_path):
             raise ValueError(f"{path} was not distilled from {teacher_path} (its origin teacher sha256 is {origin})")
         students[path], steps[path] = student, int(student.cfg.diffusion.default_steps)
     return students, steps
+
+
+def _stages(students):
+    """Each student's distillation stage (progressive, dmd, consistency, layers, guidance): its row's name."""
+    return {path: str(student.cfg.distillation.get("stage", "progressive")) for path, student in students.items()}
 
 
 def _loader(model, manifest, sup_data_path):
@@ -228,7 +239,8 @@ def main(argv=None):
         systems, layer_models = _layer_report_systems(args, model, students, fastpitch is not None)
         reference = f"teacher_{args.teacher_steps}"
     elif students:
-        systems = distillation_systems(args.teacher_steps, student_steps, with_fastpitch=fastpitch is not None)
+        systems = distillation_systems(args.teacher_steps, student_steps, with_fastpitch=fastpitch is not None,
+                                       stages=_stages(students))
         reference = f"teacher_{args.teacher_steps}"
     else:
         systems = default_systems(args.steps, args.samplers, with_fastpitch=fastpitch is not None)
@@ -237,7 +249,7 @@ def main(argv=None):
         t_start=args.t_start, temperature=args.temperature, audio_dir=os.path.join(args.out_dir, "audio"),
         load_audio=load_audio,
         progress=lambda iterable, **kw: tqdm(iterable, **kw), models=students, reference=reference,
-        perceptual_judge=perceptual_judge,
+        perceptual_judge=perceptual_judge, diversity_seeds=args.diversity_seeds,
     )
     caption = (
         f"{len(rows)} utterances from {args.manifest}; t_start {args.t_start or 'model default'}; temperature "
@@ -245,6 +257,8 @@ def main(argv=None):
         f"{args.threads}; mel L1 and FD with ground-truth durations; WER of vocoded audio by Whisper tiny.en; "
         f"{'DNSMOS (speechmos) of the vocoded audio; ' if perceptual_judge is not None else ''}"
         "ms/utt and RTF of mel synthesis (vocoder excluded)"
+        + (f"; diversity: mean pairwise mel L1 between {args.diversity_seeds} seeds of each sentence (GT durations)"
+           if args.diversity_seeds >= 2 else "")
     )
     if args.layer_budgets:
         _add_call_costs(results, systems, layer_models)

@@ -67,10 +67,17 @@ def parse_args(argv=None):
     parser.add_argument("--joint", action="store_true",
                         help="train the teacher's front-end and diffusion decoder together from scratch")
     parser.add_argument("--teacher-config", default="diffusion_tts_small")
-    parser.add_argument("--distill-plan", type=int, nargs=2, default=[256, 4], metavar=("N", "K"),
+    parser.add_argument("--distill-plan", type=int, nargs=2, default=[256, 1], metavar=("N", "K"),
                         help="progressive distillation from N to K teacher steps")
     parser.add_argument("--distill-round-steps", type=int, default=400,
                         help="optimizer steps per distillation round (0: no distillation)")
+    parser.add_argument("--dmd-generator-steps", type=int, default=400,
+                        help="generator updates of the 1-step DMD generator (0: none); each has 5 fake-denoiser "
+                             "updates")
+    parser.add_argument("--consistency-steps", type=int, default=800,
+                        help="optimizer steps of the 1-step consistency student (0: none)")
+    parser.add_argument("--dmd", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="more dmd.* settings of scripts/distill.py, e.g. regression_weight=0.25")
     parser.add_argument("--vocoder-config", default="hifigan_tiny")
     parser.add_argument("--steps", type=int, nargs="+", default=[64, 16, 4], help="benchmark step counts")
     parser.add_argument("--synth-steps", type=int, default=16, help="steps of the synthesized examples")
@@ -158,19 +165,28 @@ class Demo:
 
     def distill(self, teacher, fastpitch, vocoder, wer):
         a, folder = self.args, os.path.join(self.out, "distill")
+        branches = []
+        if a.dmd_generator_steps > 0:
+            branches += ["dmd.enabled=true", f"dmd.generator_steps={a.dmd_generator_steps}",
+                         *(f"dmd.{setting}" for setting in a.dmd)]
+        if a.consistency_steps > 0:
+            branches += ["consistency.enabled=true", f"consistency.round_steps={a.consistency_steps}"]
         self.run("distill", "distill.py", f"teacher={teacher}", f"texts={self.corpus}/train_manifest.json",
                  f"out_dir={folder}", f"plan.teacher_steps={a.distill_plan[0]}",
-                 f"plan.student_steps={a.distill_plan[1]}", f"model.round_steps={a.distill_round_steps}")
-        students = sorted(
-            (os.path.join(folder, "students", name) for name in os.listdir(os.path.join(folder, "students"))
-             if name.endswith("steps.nemo")), key=lambda p: -int(os.path.basename(p).split("_")[-1][:-10]))
-        students = students[-3:]  # the few-step end of the ladder (each row costs a minute of Whisper)
+                 f"plan.student_steps={a.distill_plan[1]}", f"model.round_steps={a.distill_round_steps}", *branches)
+        students_dir = os.path.join(folder, "students")
+        ladder = sorted((os.path.join(students_dir, name) for name in os.listdir(students_dir)
+                         if name.endswith("steps.nemo")), key=lambda p: -int(os.path.basename(p).split("_")[-1][:-10]))
+        ladder = ladder[-5:]  # the few-step end of the ladder, 16 -> 1 (each row costs a minute of Whisper)
+        one_step = [os.path.join(students_dir, name) for name in sorted(os.listdir(students_dir))
+                    if name.endswith(("steps_dmd.nemo", "steps_consistency.nemo"))]
         bench = os.path.join(self.out, "distill_benchmark")
         self.run("distill_benchmark", "benchmark.py", teacher, "--manifest", f"{self.corpus}/test_manifest.json",
-                 "--sup-data-path", self.sup, "--students", *students, "--teacher-steps", str(a.distill_plan[0]),
-                 "--threads", str(a.threads), "--out-dir", bench, *(["--vocoder", vocoder] if vocoder else []),
-                 *(["--fastpitch", fastpitch] if fastpitch else []), *wer)
-        return bench, students[-1]
+                 "--sup-data-path", self.sup, "--students", *ladder, *one_step, "--teacher-steps",
+                 str(a.distill_plan[0]), "--diversity-seeds", "4", "--threads", str(a.threads), "--out-dir", bench,
+                 *(["--vocoder", vocoder] if vocoder else []), *(["--fastpitch", fastpitch] if fastpitch else []),
+                 *wer)
+        return bench, _best_fewest_steps(bench, ladder + one_step)
 
     def deploy(self, teacher, student, vocoder, text):
         """The k-step student as a Triton model repository of ONNX graphs, run without torch, and benchmarked
@@ -219,11 +235,17 @@ class Demo:
         lines += [f"{i:03d}. {text}" for i, text in enumerate(texts)]
         if distill_bench:
             with open(os.path.join(distill_bench, "table.md")) as f:
-                lines += ["", f"## Progressive distillation {self.args.distill_plan[0]} -> {self.args.distill_plan[1]} "
-                          f"steps ({self.args.distill_round_steps} optimizer steps per round)", "",
-                          "Students in `distill/students/`; rows: the teacher at full steps, the teacher sampled "
-                          "naively with k steps, the k-step student; \"L1 to reference\" is the distance to the "
-                          "full-step teacher's output from the same noise.", "", f.read().strip(), "",
+                a = self.args
+                lines += ["", f"## Distillation: progressive {a.distill_plan[0]} -> {a.distill_plan[1]} steps "
+                          f"({a.distill_round_steps} optimizer steps per round), DMD ({a.dmd_generator_steps} "
+                          f"generator updates), consistency ({a.consistency_steps} steps)", "",
+                          "Students in `distill/students/`; rows: the calibration rows (the recordings; their mels "
+                          "through the vocoder), the teacher at full steps, the teacher sampled naively with k steps, "
+                          "the k-step progressive student (`student_k`), the DMD generator (`dmd_1`) and the "
+                          "consistency student (`consistency_1`, `consistency_2`); \"L1 to reference\" is the "
+                          "distance to the full-step teacher's output from the same noise, \"diversity\" the mean "
+                          "mel L1 between 4 seeds of a sentence. DNSMOS columns (when `speechmos` is installed) judge "
+                          "the vocoded audio.", "", f.read().strip(), "",
                           "![distillation](distill_benchmark/distillation.png)"]
         if deploy_bench:
             with open(os.path.join(deploy_bench, "deploy_table.md")) as f:
@@ -240,6 +262,16 @@ class Demo:
             f.write("\n".join(lines) + "\n")
         os.replace(path + ".tmp", path)
         print(f"\nreport: {path}")
+
+
+def _best_fewest_steps(bench: str, students) -> str:
+    """The student to deploy: of those with the fewest steps, the one with the lowest mel Frechet distance in the
+    distillation benchmark."""
+    with open(os.path.join(bench, "results.json")) as f:
+        results = json.load(f)["results"]
+    rows = [r for r in results.values() if r.get("model") in students and r.get("role") != "naive"]
+    fewest = min(r["steps"] for r in rows)
+    return min((r for r in rows if r["steps"] == fewest), key=lambda r: r["mel_fd"])["model"]
 
 
 def _config_name(config: str) -> str:

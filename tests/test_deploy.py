@@ -314,6 +314,9 @@ def test_deploy_benchmark_measures_three_systems_in_their_own_processes(repo, vo
     assert "torch" in rows[0]["imports"] and "nemo" in rows[1]["imports"]
     assert rows[2]["mel_lengths_equal"] and rows[2]["mel_max_abs_diff_vs_pytorch"] < 1e-3
     assert rows[2]["audio_min_corr_vs_pytorch"] > 0.999
+    # the ONNX row times FastPitch's front-end graph apart: a part of its text-to-mel time
+    assert 0 < rows[2]["frontend_ms_per_utt"] < rows[2]["mel_ms_per_utt"]
+    assert "frontend_ms_per_utt" not in rows[0]
     for row in rows:
         assert row["total_ms_per_utt"] > 0 and row["rtf"] > 0 and row["peak_rss_mb"] >= row["rss_after_imports_mb"] > 0
     # the onnx process holds neither torch nor NeMo: a fraction of the PyTorch processes' memory

@@ -324,9 +324,14 @@ def test_benchmark_distillation_report(distilled, teacher_nemo, corpus, tmp_path
     _, paths = distilled
     out = tmp_path / "bench"
     results = module.main([teacher_nemo, "--manifest", manifest, "--sup-data-path", f"{root}/sup", "--students",
-                           *paths, "--teacher-steps", "8", "--no-wer", "--out-dir", str(out), "--max-utterances", "3"])
-    assert list(results) == ["recording", "teacher_8", "naive_4", "student_4", "naive_2", "student_2"]
+                           *paths, "--teacher-steps", "8", "--no-wer", "--out-dir", str(out), "--max-utterances", "3",
+                           "--diversity-seeds", "2"])
+    assert list(results) == ["recording", "recording_mel", "teacher_8", "naive_4", "student_4", "naive_2",
+                             "student_2"]
     assert results["teacher_8"]["l1_to_reference"] == 0.0
+    # two seeds of a sentence differ for every diffusion row; the calibration rows have no such column
+    assert all(r["diversity"] > 0 for r in results.values() if r["kind"] == "diffusion")
+    assert "diversity" not in results["recording_mel"] and "diversity" in (out / "table.md").read_text()
     for k in (4, 2):
         for role in ("naive", "student"):
             r = results[f"{role}_{k}"]

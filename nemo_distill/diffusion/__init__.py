@@ -33,6 +33,13 @@ from nemo_distill.diffusion.guidance import (
 )
 from nemo_distill.diffusion.losses import dsm_loss, noise_data, weighted_denoising_loss
 from nemo_distill.diffusion.masks import frame_mask
+from nemo_distill.diffusion.one_step import (
+    consistency_target,
+    distribution_matching_gradient,
+    distribution_matching_loss,
+    masked_mean,
+    simulate_steps,
+)
 from nemo_distill.diffusion.parameterization import (
     PARAMETERIZATIONS,
     check_parameterization,
@@ -67,17 +74,22 @@ __all__ = [
     "classifier_guidance",
     "classifier_guided_model_fn",
     "classifier_guided_x0",
+    "consistency_target",
     "ddim_step",
     "distillation_plan",
+    "distribution_matching_gradient",
+    "distribution_matching_loss",
     "dsm_loss",
     "frame_mask",
     "get_schedule",
     "loss_weight",
     "make_denoiser",
+    "masked_mean",
     "noise_data",
     "prediction_to_x0_eps",
     "sample",
     "sampling_log_snrs",
+    "simulate_steps",
     "student_step_log_snrs",
     "target_from_x0_eps",
     "teacher_two_step",

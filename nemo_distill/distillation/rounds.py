@@ -25,6 +25,9 @@ Layout of ``out_dir``::
     students/<name>_128steps.nemo     the student of each round, a DiffusionSpectrogramGenerator
     students/<name>_4steps_layers.nemo  the layer stage's student (``layers.budgets`` set): the last model, trained
                                       to run fewer residual blocks per call
+    students/<name>_1steps_dmd.nemo   the DMD generator (``dmd.enabled``), distilled from the teacher (initialised
+                                      from it or, ``dmd.init: student``, from the ladder's last student)
+    students/<name>_1steps_consistency.nemo  the consistency student (``consistency.enabled``), from the teacher
 
 A rerun skips the finished rounds (their ``.nemo`` exists and names the expected teacher), resumes the interrupted
 one from its last checkpoint and never overwrites a finished student.
@@ -32,7 +35,7 @@ one from its last checkpoint and never overwrites a finished student.
 
 import json
 import os
-from typing import List
+from typing import List, Optional
 
 import lightning.pytorch as pl
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -42,7 +45,10 @@ from nemo.utils.exp_manager import exp_manager
 from nemo_distill.data.synthetic_shards import SyntheticShardStore
 from nemo_distill.distillation.plan import Round, plan_rounds
 from nemo_distill.distillation.synthetic_data import check_texts, generate_synthetic_data, read_texts
-from nemo_distill.models import DiffusionSpectrogramGenerator, ProgressiveDistillationModel
+from nemo_distill.models import DiffusionSpectrogramGenerator, DistributionMatchingDistillation, \
+    ProgressiveDistillationModel
+from nemo_distill.models.distribution_matching_distillation import DMD_ROUND_KEYS, check_dmd_config
+from nemo_distill.models.progressive_distillation import check_consistency_config
 from nemo_distill.utils.files import sha256_file, sha256_text, write_json_atomic
 from nemo_distill.utils.locks import folder_lock
 
@@ -50,7 +56,8 @@ __all__ = ["run_distillation"]
 
 
 def _student_path(out_dir: str, name: str, step: Round) -> str:
-    suffix = {"guidance": "guided", "layers": "steps_layers"}.get(step.stage, "steps")
+    suffix = {"guidance": "guided", "layers": "steps_layers", "dmd": "steps_dmd",
+              "consistency": "steps_consistency"}.get(step.stage, "steps")
     return os.path.join(out_dir, "students", f"{name}_{step.student_steps}{suffix}.nemo")
 
 
@@ -87,7 +94,18 @@ def _identity(cfg: DictConfig, teacher_sha256: str, texts: List[str], guidance_s
         "texts_sha256": sha256_text("\n".join(texts)), "synthetic_seed": int(synthetic.seed),
         "shard_size": int(synthetic.shard_size),
         "layers": container(cfg.layers) if _layer_budgets(cfg) else None,
+        "dmd": container(cfg.dmd) if _enabled(cfg, "dmd") else None,
+        "consistency": container(cfg.consistency) if _enabled(cfg, "consistency") else None,
     }
+
+
+def _enabled(cfg: DictConfig, section: str) -> bool:
+    return bool((cfg.get(section) or {}).get("enabled", False))
+
+
+def _branch_steps(cfg: DictConfig, section: str):
+    """The steps of the ``dmd`` / ``consistency`` branch, None when it is off."""
+    return int(cfg[section].get("steps", 1)) if _enabled(cfg, section) else None
 
 
 def _layer_budgets(cfg: DictConfig) -> list:
@@ -113,7 +131,9 @@ def run_distillation(cfg: DictConfig) -> List[str]:
     trainer_kwargs = _trainer_kwargs(cfg)
     guidance_scale = float(cfg.get("guidance", {}).get("scale", 0.0) or 0.0)
     rounds = plan_rounds(int(plan.teacher_steps), int(plan.student_steps), fold_guidance=guidance_scale > 0,
-                         distill_layers=bool(_layer_budgets(cfg)))
+                         distill_layers=bool(_layer_budgets(cfg)), dmd_steps=_branch_steps(cfg, "dmd"),
+                         consistency_steps=_branch_steps(cfg, "consistency"))
+    _check_branches(cfg, rounds)
     # every check before any file is written: the teacher's class, the texts (each one speakable), then the folder
     teacher = DiffusionSpectrogramGenerator.from_nemo(cfg.teacher)
     if _layer_budgets(cfg):  # the budgets against the teacher's network, before any work
@@ -138,16 +158,39 @@ def run_distillation(cfg: DictConfig) -> List[str]:
         del teacher
         if cfg.get("generate_only", False):
             return []
-        paths, current, current_sha256 = [], os.path.abspath(cfg.teacher), teacher_sha256
+        teacher_path = os.path.abspath(cfg.teacher)
+        paths, current, current_sha256 = [], teacher_path, teacher_sha256
         for step in rounds:
             path = _student_path(out_dir, cfg.name, step)
-            if _finished_student(path, current_sha256):
+            # a branch (DMD, consistency) learns from the plan's teacher; the ladder from the previous student
+            source, source_sha256 = (teacher_path, teacher_sha256) if step.branch else (current, current_sha256)
+            if _finished_student(path, source_sha256):
                 logging.info(f"{step.name}: {path} is finished, not retrained")
             else:
-                _train_round(cfg, step, current, current_sha256, origin_sha256, synthetic_dir, data_sha256, path)
+                generator_path = current if step.stage == "dmd" and cfg.dmd.get("init", "teacher") == "student" \
+                    else None
+                _train_round(cfg, step, source, source_sha256, origin_sha256, synthetic_dir, data_sha256, path,
+                             generator_path)
             paths.append(path)
-            current, current_sha256 = path, sha256_file(path)
+            if not step.branch:
+                current, current_sha256 = path, sha256_file(path)
         return paths
+
+
+def _check_branches(cfg: DictConfig, rounds: List[Round]) -> None:
+    """The ``dmd`` and ``consistency`` sections, before any work (ValueError naming the bad key)."""
+    if _enabled(cfg, "dmd"):
+        check_dmd_config(cfg.dmd)
+        init = cfg.dmd.get("init", "teacher")
+        if init not in ("teacher", "student"):
+            raise ValueError(f"unknown dmd.init {init!r}; valid options: ['student', 'teacher']")
+        if init == "student" and not any(r.stage in ("progressive", "layers") for r in rounds):
+            raise ValueError("dmd.init=student needs a progressive round before it (plan.student_steps < "
+                             "plan.teacher_steps); the plan has none")
+        if int(cfg.dmd.get("generator_steps", 0)) < 1:
+            raise ValueError(f"dmd.generator_steps must be >= 1, got {cfg.dmd.get('generator_steps')}")
+    if _enabled(cfg, "consistency"):
+        check_consistency_config(cfg.consistency)
 
 
 def _trainer_kwargs(cfg: DictConfig) -> dict:
@@ -161,7 +204,7 @@ def _trainer_kwargs(cfg: DictConfig) -> dict:
 
 
 def _train_round(cfg, step: Round, teacher_path: str, teacher_sha256: str, origin_sha256: str, synthetic_dir: str,
-                 data_sha256: str, path: str) -> None:
+                 data_sha256: str, path: str, generator_path: Optional[str] = None) -> None:
     model_cfg = cfg.model.copy()
     with open_dict(model_cfg):
         model_cfg.teacher_path = teacher_path
@@ -173,18 +216,31 @@ def _train_round(cfg, step: Round, teacher_path: str, teacher_sha256: str, origi
             model_cfg.weighting = cfg.get("guidance", {}).get("weighting", model_cfg.weighting)
         if step.stage == "layers":
             model_cfg.layers = cfg.layers
+        if step.stage == "consistency":
+            model_cfg.consistency = cfg.consistency
+        if step.stage == "dmd":
+            model_cfg.dmd = {k: v for k, v in cfg.dmd.items() if k not in DMD_ROUND_KEYS}
+            model_cfg.generator_path = generator_path
+            model_cfg.optim = {"lr": float(cfg.dmd.get("lr", 1e-5)), "betas": [0.9, 0.999], "weight_decay": 0.01}
     trainer_kwargs = _trainer_kwargs(cfg)
     round_steps = int(cfg.model.round_steps)
-    if step.stage == "layers":
-        round_steps = int(cfg.layers.get("round_steps") or round_steps)
-        if trainer_kwargs.get("strategy") == "ddp":  # a reduced call leaves the dropped blocks without gradients
-            trainer_kwargs["strategy"] = "ddp_find_unused_parameters_true"
+    if step.stage in ("layers", "consistency"):
+        round_steps = int(cfg[step.stage].get("round_steps") or round_steps)
+    if step.stage == "dmd":  # every optimizer step counts: fake_updates fake steps, then one generator step
+        model_class = DistributionMatchingDistillation
+        round_steps = int(cfg.dmd.generator_steps) * (int(cfg.dmd.get("fake_updates", 5)) + 1)
+        trainer_kwargs.pop("gradient_clip_val", None)  # manual optimization clips by itself (dmd.max_grad_norm)
+    else:
+        model_class = ProgressiveDistillationModel
+    if step.stage in ("layers", "dmd") and trainer_kwargs.get("strategy") == "ddp":
+        # a reduced call leaves the dropped blocks without gradients; a DMD turn trains one of its networks
+        trainer_kwargs["strategy"] = "ddp_find_unused_parameters_true"
     trainer = pl.Trainer(**trainer_kwargs, max_steps=round_steps)
     exp_cfg = OmegaConf.to_container(cfg.get("exp_manager", {}) or {}, resolve=True)
     exp_cfg.update(explicit_log_dir=os.path.join(os.path.abspath(cfg.out_dir), "rounds", step.name),
                    resume_if_exists=True, resume_ignore_no_checkpoint=True, name=step.name)
     exp_manager(trainer, OmegaConf.create(exp_cfg))
-    model = ProgressiveDistillationModel(model_cfg, trainer=trainer)
+    model = model_class(model_cfg, trainer=trainer)
     logging.info(f"{step.name}: {step.teacher_steps} -> {step.student_steps} steps ({step.stage}), teacher "
                  f"{teacher_path}")
     logging.info(f"{step.name}: training on {trainer.world_size} process{'es' if trainer.world_size > 1 else ''}")

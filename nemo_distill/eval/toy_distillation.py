@@ -21,7 +21,7 @@ Plain torch on purpose: the networks are tiny, so this is a check of the math, n
 """
 
 import copy
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Dict, List
 
 import torch
@@ -40,6 +40,7 @@ from nemo_distill.diffusion import (
     weighted_denoising_loss,
 )
 from nemo_distill.eval.distances import mmd_squared, sliced_wasserstein
+from nemo_distill.eval.toy_one_step import ToyOneStepConfig, distill_consistency_toy, distill_dmd_toy
 from nemo_distill.modules.toy_mlp import ToyMLPDenoiser
 
 __all__ = ["ToyDistillationConfig", "run_toy_distillation", "format_table", "plot_table"]
@@ -65,6 +66,10 @@ class ToyDistillationConfig:
     num_eval: int = 2048
     seed: int = 0
     progress: bool = True
+    dmd_iters: int = 0            # > 0: also a 1-step DMD generator from the teacher (generator updates)
+    consistency_iters: int = 0    # > 0: also a consistency student from the teacher (1 step)
+    one_step_lr: float = 1e-4
+    one_step_batch_size: int = 256
 
 
 def _model_fn(model):
@@ -164,7 +169,19 @@ def run_toy_distillation(cfg: ToyDistillationConfig) -> Dict:
         current = distill_round(current, teacher_steps, x0_pool, schedule, cfg)
         steps = teacher_steps // 2
         rows.append({"steps": steps, "naive": sample_distances(teacher, steps), "student": sample_distances(current, steps)})
-    return {"config": asdict(cfg), "rows": rows, "reference": reference}
+    one_step_cfg = ToyOneStepConfig(steps=1, lr=cfg.one_step_lr, batch_size=cfg.one_step_batch_size,
+                                    parameterization=cfg.parameterization, seed=cfg.seed, progress=cfg.progress)
+    one_step = {}
+    if cfg.dmd_iters > 0:
+        generator = distill_dmd_toy(teacher, schedule, replace(one_step_cfg, iters=cfg.dmd_iters))
+        one_step["dmd"] = sample_distances(generator, 1)
+    if cfg.consistency_iters > 0:
+        student = distill_consistency_toy(teacher, schedule, x0_pool,
+                                          replace(one_step_cfg, iters=cfg.consistency_iters))
+        one_step["consistency"] = sample_distances(student, 1)
+    if one_step:
+        one_step["naive"] = sample_distances(teacher, 1)
+    return {"config": asdict(cfg), "rows": rows, "reference": reference, "one_step": one_step}
 
 
 def format_table(result: Dict) -> str:
@@ -184,6 +201,8 @@ def format_table(result: Dict) -> str:
             f"| {row['steps']} | {1e3 * naive['mmd2']:.3f} | {1e3 * student['mmd2']:.3f} "
             f"| {naive['swd']:.4f} | {student['swd']:.4f} |"
         )
+    for method, distances in result.get("one_step", {}).items():
+        lines.append(f"1-step {method}: MMD^2 x 1e3 {1e3 * distances['mmd2']:.3f}, SWD {distances['swd']:.4f}")
     return "\n".join(lines)
 
 

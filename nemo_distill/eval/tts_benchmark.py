@@ -38,7 +38,8 @@ from nemo_distill.eval.plots import label_steps_axis, save_figure
 from nemo_distill.eval.tts_metrics import masked_mel_l1, teacher_forced_batches, word_error_rate
 
 __all__ = [
-    "System", "default_systems", "distillation_systems", "format_table", "plot_distillation", "plot_results",
+    "STAGE_ROWS", "System", "default_systems", "distillation_systems", "format_table", "pairwise_seed_distance",
+    "plot_distillation", "plot_results",
     "run_benchmark", "table_rows", "write_csv",
 ]
 
@@ -71,16 +72,36 @@ def default_systems(steps: Sequence[int], samplers: Sequence[str], with_fastpitc
     return systems
 
 
-def distillation_systems(teacher_steps: int, students: Dict[str, int], with_fastpitch: bool) -> List[System]:
-    """The distillation report: for each student (key -> its step count k), the teacher at ``teacher_steps``, the
-    teacher sampled naively with k DDIM steps and the student with k steps; plus the plain-FastPitch reference."""
-    systems = [System("recording", "recording")]
+STAGE_ROWS = {"progressive": "student", "guidance": "student", "layers": "layers", "dmd": "dmd",
+              "consistency": "consistency"}
+
+
+def distillation_systems(teacher_steps: int, students: Dict[str, int], with_fastpitch: bool,
+                         stages: Optional[Dict[str, str]] = None) -> List[System]:
+    """The distillation report: the calibration rows (the recording; its mel through each vocoder), the teacher at
+    ``teacher_steps``, then for each step count k of the students (key -> k) the teacher sampled naively with k DDIM
+    steps and every student of k steps, named by its stage (``stages``: key -> ``progressive`` | ``dmd`` |
+    ``consistency`` | ...; ``student_k``, ``dmd_k``, ``consistency_k``; a consistency student of k steps also at 2k);
+    plus the plain-FastPitch reference."""
+    stages = stages or {}
+    systems = [System("recording", "recording"), System("recording_mel", "recording_mel")]
     if with_fastpitch:
         systems.append(System("fastpitch", "fastpitch"))
     systems.append(System(f"teacher_{teacher_steps}", "diffusion", teacher_steps, "ddim", role="teacher"))
-    for key, k in sorted(students.items(), key=lambda item: -item[1]):
+    by_steps: Dict[int, List[str]] = {}
+    for key, k in students.items():
+        by_steps.setdefault(k, []).append(key)
+        if stages.get(key) == "consistency":  # a consistency model also samples in more steps: at 2k too
+            by_steps.setdefault(2 * k, []).append(key)
+    for k in sorted(by_steps, reverse=True):
         systems.append(System(f"naive_{k}", "diffusion", k, "ddim", role="naive"))
-        systems.append(System(f"student_{k}", "diffusion", k, "ddim", model=key, role="student"))
+        for key in by_steps[k]:
+            row = STAGE_ROWS.get(stages.get(key) or "progressive", stages.get(key))
+            systems.append(System(f"{row}_{k}", "diffusion", k, "ddim", model=key, role=row))
+    names = [s.name for s in systems]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two students would share a row name ({sorted(n for n in names if names.count(n) > 1)}): "
+                         "pass one student per (stage, steps)")
     return systems
 
 
@@ -90,6 +111,14 @@ class _Accumulator:
     frames: List[torch.Tensor] = field(default_factory=list)
     l1_to_reference: List[float] = field(default_factory=list)
     l1_to_full_depth: List[float] = field(default_factory=list)
+    diversity: List[float] = field(default_factory=list)
+
+
+def pairwise_seed_distance(mels: Sequence[torch.Tensor], lengths: torch.Tensor) -> torch.Tensor:
+    """Diversity: the mean over seed pairs of the mel L1 between two renditions ``[B, n_mels, T]`` of the same
+    utterances (same durations, different noise); ``[B]``."""
+    pairs = [masked_mel_l1(a, b, lengths) for i, a in enumerate(mels) for b in mels[i + 1:]]
+    return torch.stack(pairs).mean(dim=0)
 
 
 def _valid_frames(mel: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -132,6 +161,7 @@ def run_benchmark(
     models: Optional[Dict] = None,
     reference: Optional[str] = None,
     perceptual_judge=None,
+    diversity_seeds: int = 0,
 ) -> Dict[str, Dict]:
     """Measure every system; returns ``{system name: metrics}``.
 
@@ -144,7 +174,8 @@ def run_benchmark(
     system (e.g. the full-step teacher) whose teacher-forced mel, from the same noise, every diffusion row is also
     compared with (``l1_to_reference``); perceptual_judge: an object with ``score(audio, sample_rate) -> {name:
     value}`` (e.g. :class:`~nemo_distill.eval.tts_metrics.DnsmosJudge`) or None: the mean of each score per vocoder
-    (``dnsmos``).
+    (``dnsmos``); diversity_seeds: ``S >= 2`` also decodes every diffusion row's teacher-forced utterances with S
+    seeds and reports the mean pairwise mel L1 between them (``diversity``; 0 for a model that ignores its noise).
     """
     models = dict(models or {})
     sampling = {"t_start": t_start, "temperature": temperature}  # None: each model's own default
@@ -180,6 +211,11 @@ def run_benchmark(
                 if system.full_depth:
                     teacher_forced[system.name].l1_to_full_depth += masked_mel_l1(
                         mel, full_depth_mels[system.full_depth], lengths).tolist()
+                if diversity_seeds >= 2:
+                    renditions = [mel] + [generator.decoder.decode(cond, coarse, lengths, SamplingOptions(
+                        steps=system.steps, sampler=system.sampler, seed=seed + 1000 * j,
+                        layer_budget=system.layer_budget, **sampling)) for j in range(1, diversity_seeds)]
+                    teacher_forced[system.name].diversity += pairwise_seed_distance(renditions, lengths).tolist()
             else:
                 continue
             frames = min(mel.shape[-1], target.shape[-1])
@@ -202,6 +238,8 @@ def run_benchmark(
                 result["l1_to_reference"] = float(np.mean(accumulator.l1_to_reference))
             if accumulator.l1_to_full_depth:
                 result["l1_to_full_depth"] = float(np.mean(accumulator.l1_to_full_depth))
+            if accumulator.diversity:
+                result["diversity"] = float(np.mean(accumulator.diversity))
         if system.name == reference:
             result["l1_to_reference"] = 0.0
         if system.role:
@@ -300,8 +338,10 @@ def table_rows(results: Dict[str, Dict]) -> List[List[str]]:
     """Header + one row per system, as strings (shared by the markdown and CSV writers)."""
     vocoder_names = _vocoder_columns(results)
     with_reference = any("l1_to_reference" in r for r in results.values())
+    with_diversity = any("diversity" in r for r in results.values())
     dnsmos_names = _vocoder_columns(results, "dnsmos")
     header = ["system", "denoiser calls", "mel L1", "mel FD", *(["L1 to reference"] if with_reference else []),
+              *(["diversity"] if with_diversity else []),
               *[f"WER {v}" for v in vocoder_names],
               *[f"{label} {v}" for v in dnsmos_names for label in DNSMOS_LABELS.values()], "ms / utt", "RTF"]
     rows = [header]
@@ -312,6 +352,7 @@ def table_rows(results: Dict[str, Dict]) -> List[List[str]]:
         else:
             wers = [_cell(wer.get(v), 3) for v in vocoder_names]
         reference = [_cell(r.get("l1_to_reference"), 4)] if with_reference else []
+        reference += [_cell(r.get("diversity"), 4)] if with_diversity else []
         dnsmos = r.get("dnsmos", {})  # the recording's scores fill each vocoder's columns, as its WER does
         of = (lambda v: dnsmos.get("recording", {})) if r["kind"] == "recording" else (lambda v: dnsmos.get(v, {}))
         scores = [_cell(of(v).get(key), 2) for v in dnsmos_names for key in DNSMOS_LABELS]
@@ -369,9 +410,10 @@ def plot_results(results: Dict[str, Dict], path: str) -> None:
 
 
 def plot_distillation(results: Dict[str, Dict], path: str) -> None:
-    """Quality vs steps for the distillation report: teacher at full steps, teacher naive at k, student at k (three
-    curves), plain FastPitch as a reference line: where a student is both faster than the teacher and better than
-    FastPitch."""
+    """Quality vs steps for the distillation report: teacher at full steps, teacher naive at k, the progressive
+    students at k (curves), the other stages' students (DMD, consistency: markers), plain FastPitch as a reference
+    line: where a student is both faster than the teacher and better than FastPitch. Diversity and the perceptual
+    judge's P.808 and BAK (first vocoder) when measured."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -379,18 +421,26 @@ def plot_distillation(results: Dict[str, Dict], path: str) -> None:
 
     metrics = [("mel_l1", "mel L1 to recording (GT durations)"), ("mel_fd", "Frechet distance of mel frames"),
                ("l1_to_reference", "mel L1 to the full-step teacher")]
-    vocoder_names = _vocoder_columns(results)
-    metrics += [(("wer", v), f"WER ({v})") for v in vocoder_names]
+    if any("diversity" in r for r in results.values()):
+        metrics.append(("diversity", "diversity (mel L1 between seeds)"))
+    metrics += [(("wer", v), f"WER ({v})") for v in _vocoder_columns(results)]
+    metrics += [(("dnsmos", v, key), f"DNSMOS {DNSMOS_LABELS[key]} ({v})")
+                for v in _vocoder_columns(results, "dnsmos")[:1] for key in ("p808", "bak")]
 
     def value(result, metric):
+        if isinstance(metric, tuple) and metric[0] == "dnsmos":
+            return result.get("dnsmos", {}).get(metric[1], {}).get(metric[2])
         if isinstance(metric, tuple):
             return result.get("wer", {}).get(metric[1])
         return result.get(metric)
 
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
     teacher = [r for r in results.values() if r.get("role") == "teacher"]
+    roles = [("naive", "s--"), ("student", "o-")] + [
+        (role, style) for role, style in (("dmd", "D"), ("consistency", "^"), ("layers", "v"))
+        if any(r.get("role") == role for r in results.values())]
     for ax, (metric, label) in zip(axes[0], metrics):
-        for role, style in (("naive", "s--"), ("student", "o-")):
+        for role, style in roles:
             points = sorted((r["steps"], value(r, metric)) for r in results.values() if r.get("role") == role
                             and value(r, metric) is not None)
             ax.plot([p[0] for p in points], [p[1] for p in points], style, label=f"{role} (k steps)")
@@ -398,8 +448,10 @@ def plot_distillation(results: Dict[str, Dict], path: str) -> None:
             if value(r, metric) is not None:
                 ax.axhline(value(r, metric), color="k", ls=":", label=f"teacher ({r['steps']} steps)")
                 ax.plot([r["steps"]], [value(r, metric)], "k*")
-        fastpitch = results.get("fastpitch")
-        if fastpitch is not None and value(fastpitch, metric) is not None:
-            ax.axhline(value(fastpitch, metric), color="r", ls="--", label="plain FastPitch")
+        for name, color, style in (("fastpitch", "r", "--"), ("recording_mel", "g", "-.")):
+            reference = results.get(name)
+            if reference is not None and value(reference, metric) is not None:
+                ax.axhline(value(reference, metric), color=color, ls=style,
+                           label={"fastpitch": "plain FastPitch", "recording_mel": "recording's mel"}[name])
         label_steps_axis(ax, label)
     save_figure(fig, path)

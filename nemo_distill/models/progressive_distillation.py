@@ -37,6 +37,14 @@ prediction at the states of the K-step sampler::
 
     loss = w(log_snr_t) |x0_student(z_t; n blocks) - x0_full(z_t)|^2 + denoising_weight w |x0_student - x0|^2
 
+``stage: consistency`` is consistency distillation (Song et al. 2023; CoMoSpeech): on the teacher's
+``consistency.grid_steps``-step DDIM grid, the student's prediction at ``z_t`` learns its EMA copy's (decay
+``consistency.ema_decay``) one teacher DDIM step further down, and the teacher's DDIM result at the clean end::
+
+    loss = w(log_snr_t) |x0_student(z_t) - sg x0_ema(ddim_teacher(z_t, t -> s), s)|^2
+
+the student samples with ``consistency.steps`` DDIM steps (1 by default).
+
 ``layers.rescale`` sets the per-budget skip-stream scales first: ``none``, ``sqrt`` (``1 / sqrt(n)``) or
 ``calibrated`` (measured on the first training utterances so every budget's output layer sees the full model's RMS).
 
@@ -53,16 +61,14 @@ from typing import Dict, Optional
 
 import torch
 from lightning.pytorch import Trainer
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
-from nemo.core.classes import ModelPT
 from nemo.utils import logging
-from nemo_distill.data.synthetic_shards import SyntheticUtterances, collate, seeded_noise
+from nemo_distill.data.synthetic_shards import collate
 from nemo_distill.diffusion import (
     WEIGHTINGS,
-    SamplingOptions,
     check_halvable,
-    frame_mask,
+    consistency_target,
     noise_data,
     student_step_log_snrs,
     teacher_two_step,
@@ -70,18 +76,15 @@ from nemo_distill.diffusion import (
     weighted_denoising_loss,
 )
 from nemo_distill.models.diffusion_spectrogram_generator import DiffusionSpectrogramGenerator
+from nemo_distill.models.shard_distillation import ShardDistillationModel
 from nemo_distill.modules.mel_denoiser import initial_skip_scales
-from nemo_distill.parts.tensorboard import log_mels_and_audio
-from nemo_distill.utils.files import atomic_path
 
-__all__ = ["LAYER_RESCALES", "ProgressiveDistillationModel", "STAGES"]
+__all__ = ["LAYER_RESCALES", "ProgressiveDistillationModel", "STAGES", "check_consistency_config"]
 
-STAGES = ("progressive", "guidance", "layers")
+STAGES = ("progressive", "guidance", "layers", "consistency")
 LAYER_RESCALES = ("none", "sqrt", "calibrated")
-_TEACHER = "teacher_decoder."
 
-
-class ProgressiveDistillationModel(ModelPT):
+class ProgressiveDistillationModel(ShardDistillationModel):
     """One distillation round. Config keys: ``teacher_path``, ``teacher_steps``, ``stage`` (``progressive`` |
     ``guidance``), ``guidance_scale`` (guidance stage), ``weighting``, ``weighting_gamma``, ``synthetic_data`` (a
     complete shard store), ``val_utterances`` (held out from training), ``max_frames``, ``train_ds``/
@@ -100,21 +103,19 @@ class ProgressiveDistillationModel(ModelPT):
             check_halvable(teacher_steps, teacher_steps // 2)
         elif stage == "guidance" and float(cfg.get("guidance_scale", 0.0)) <= 0:
             raise ValueError("stage 'guidance' needs guidance_scale > 0 (the weight to fold into the student)")
+        if stage == "consistency":
+            check_consistency_config(cfg.get("consistency"))
         # the teacher is checked before the data are loaded: a wrong file fails fast
         teacher = DiffusionSpectrogramGenerator.from_nemo(cfg.teacher_path)
-        super().__init__(cfg=cfg, trainer=trainer)
+        self.layer_budgets = _check_layers(cfg, teacher.decoder) if stage == "layers" else []
+        super().__init__(cfg=cfg, trainer=trainer, teacher=teacher)
+        del teacher  # the front-end is not needed to train: the shards hold its outputs
         self.stage = stage
         self.teacher_steps = teacher_steps
-        self.student_steps = teacher_steps // 2 if stage == "progressive" else teacher_steps
-        self.layer_budgets = _check_layers(cfg, teacher.decoder) if stage == "layers" else []
-        self.teacher_decoder = teacher.decoder.requires_grad_(False).eval()
-        self.decoder = copy.deepcopy(teacher.decoder).requires_grad_(True)  # the student's
-        self.teacher_cfg = copy.deepcopy(teacher.cfg)
-        del teacher  # the front-end is not needed to train: the shards hold its outputs
-        self._register_state_dict_hook(_drop_teacher)
-        self._register_load_state_dict_pre_hook(self._fill_teacher)
-        self._check_data_matches()
-        self._naive_val_l1 = None
+        self.student_steps = {"progressive": teacher_steps // 2, "consistency": int(cfg.get("consistency", {}).get(
+            "steps", 1))}.get(stage, teacher_steps)
+        if stage == "consistency":  # the target network: the student's EMA (in checkpoints, for resume)
+            self.ema_decoder = copy.deepcopy(self.decoder).requires_grad_(False).eval()
         if self.layer_budgets and self._train_dl is not None:
             self._set_skip_scales(str(cfg.layers.get("rescale", "calibrated")))
 
@@ -123,27 +124,13 @@ class ProgressiveDistillationModel(ModelPT):
 
     def train(self, mode: bool = True):
         super().train(mode)
-        self.teacher_decoder.eval()
+        if getattr(self, "ema_decoder", None) is not None:
+            self.ema_decoder.eval()
         return self
 
-    def _fill_teacher(self, state_dict, prefix, *args):
-        """Load hook: checkpoints leave the teacher out (its weights are ``teacher_path``'s); round checkpoints
-        written before the decoder unit name the student's weights ``denoiser.*``."""
-        for key in [k for k in state_dict if k.startswith(prefix + "denoiser.")]:
-            state_dict[prefix + "decoder." + key[len(prefix):]] = state_dict.pop(key)
-        for key, value in self.teacher_decoder.state_dict(prefix=prefix + _TEACHER).items():
-            state_dict.setdefault(key, value)
-        state_dict.setdefault(prefix + "decoder.residual_scale", self.decoder.residual_scale)
-
-    def _check_data_matches(self) -> None:
-        if self._train_dl is None:
-            return
-        generation = self._synthetic_utterances().generation
-        expected = {"n_mels": int(self.teacher_cfg.n_mel_channels), "cond_channels": self.teacher_decoder.cond_channels}
-        found = {key: generation.get(key) for key in expected}
-        if found != expected:
-            raise ValueError(f"the synthetic data {self._cfg.synthetic_data} were made for {found}, the teacher "
-                             f"{self._cfg.teacher_path} has {expected}: regenerate them with this teacher")
+    @property
+    def sampling_layer_budget(self) -> Optional[int]:
+        return self.default_layer_budget
 
     @property
     def default_layer_budget(self) -> Optional[int]:
@@ -179,46 +166,13 @@ class ProgressiveDistillationModel(ModelPT):
         self.teacher_decoder.denoiser.skip_scales.copy_(scales)
         logging.info(f"layer stage: skip scales ({rescale}) " + ", ".join(f"{v:.3f}" for v in scales.tolist()))
 
-    # ------------------------------------------------------------------------------------------------- data
-    def _synthetic_utterances(self) -> SyntheticUtterances:
-        """The store's utterances, read and checksummed once for both loaders."""
-        if getattr(self, "_synthetic", None) is None:
-            self._synthetic = SyntheticUtterances(self._cfg.synthetic_data)
-        return self._synthetic
-
-    def _loader(self, cfg: DictConfig, train: bool):
-        utterances = self._synthetic_utterances()
-        held_out = int(self._cfg.get("val_utterances", 0))
-        indices = range(held_out, len(utterances)) if train else range(min(held_out, len(utterances)))
-        if not indices:
-            raise ValueError(f"{self._cfg.synthetic_data} holds {len(utterances)} utterances: none left for "
-                             f"{'training' if train else 'validation'} with val_utterances={held_out}")
-        dataset = torch.utils.data.Subset(utterances, indices)
-        return torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=train, collate_fn=collate,
-                                           drop_last=False, num_workers=cfg.get("num_workers", 0))
-
-    def setup_training_data(self, train_data_config):
-        self._train_dl = self._loader(train_data_config, train=True)
-
-    def setup_validation_data(self, val_data_config):
-        if int(self._cfg.get("val_utterances", 0)) > 0:
-            self._validation_dl = self._loader(val_data_config, train=False)
-
     # --------------------------------------------------------------------------------------------- training
-    def _window(self, batch: Dict[str, torch.Tensor], generator: Optional[torch.Generator] = None):
-        """A random window of at most ``max_frames`` frames: ``(x0, cond, coarse, mask)``, ``x0`` the teacher's
-        sample in diffusion space."""
-        decoder = self.decoder
-        mel, coarse, cond, lengths = decoder.random_window(
-            batch["teacher_mel"], batch["coarse_mel"], batch["cond"], lengths=batch["lengths"],
-            max_frames=self._cfg.get("max_frames") or batch["teacher_mel"].shape[-1], generator=generator)
-        mask = frame_mask(lengths, mel.shape[-1])
-        return decoder.x0_from_mel(mel, coarse) * mask, cond * mask, coarse, mask
-
     def distillation_loss(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
         x0, cond, coarse, mask = self._window(batch)
         settings, batch_size = self.decoder.settings, x0.shape[0]
         t_start = settings.t_start
+        if self.stage == "consistency":
+            return self._consistency_loss(x0, cond, coarse, mask)
         if self.stage in ("progressive", "layers"):
             step = torch.randint(0, self.student_steps, (batch_size,), device=x0.device)
             log_snr_t, log_snr_mid, log_snr_s = student_step_log_snrs(
@@ -260,6 +214,33 @@ class ProgressiveDistillationModel(ModelPT):
                                                                      gamma, mask=mask)
         return loss
 
+    def _consistency_loss(self, x0, cond, coarse, mask) -> torch.Tensor:
+        """Consistency distillation on the teacher's ``consistency.grid_steps``-step DDIM grid: the student's x0 at
+        ``z_t`` against its EMA copy's at the teacher's DDIM step ``z_s`` (the teacher's result at the clean end)."""
+        settings, grid_steps = self.decoder.settings, int(self._cfg.consistency.grid_steps)
+        step = torch.randint(0, grid_steps, (x0.shape[0],), device=x0.device)
+        log_snr_t, _, log_snr_s = student_step_log_snrs(settings.schedule, grid_steps, step, dtype=x0.dtype,
+                                                        t_start=settings.t_start)
+        z_t = noise_data(x0, log_snr_t, settings.temperature * torch.randn_like(x0)) * mask
+        x0_target = consistency_target(
+            lambda z, log_snr: self.teacher_decoder.x0_prediction(z, log_snr, cond, coarse, mask),
+            lambda z, log_snr: self.ema_decoder.x0_prediction(z * mask, log_snr, cond, coarse, mask),
+            z_t, log_snr_t, log_snr_s) * mask
+        x0_student = self.decoder.x0_prediction(z_t, log_snr_t, cond, coarse, mask)
+        return weighted_denoising_loss(x0_student, z_t, log_snr_t, x0_target, "x0", self._cfg.weighting,
+                                       float(self._cfg.get("weighting_gamma", 5.0)), mask=mask)
+
+    @torch.no_grad()
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        """The consistency stage's target network follows the student: ``ema = decay ema + (1 - decay) student``."""
+        if self.stage != "consistency":
+            return
+        decay = float(self._cfg.consistency.get("ema_decay", 0.95))
+        for ema, online in zip(self.ema_decoder.parameters(), self.decoder.parameters()):
+            ema.lerp_(online, 1.0 - decay)
+        for ema, online in zip(self.ema_decoder.buffers(), self.decoder.buffers()):
+            ema.copy_(online)
+
     def training_step(self, batch, batch_idx):
         loss = self.distillation_loss(batch)
         if not torch.isfinite(loss):
@@ -271,70 +252,38 @@ class ProgressiveDistillationModel(ModelPT):
         self.log("distill_loss", loss, prog_bar=True, batch_size=batch["lengths"].shape[0])
         return loss
 
-    # ------------------------------------------------------------------------------------------- validation
-    @torch.no_grad()
-    def _sample(self, decoder, batch, steps: int) -> torch.Tensor:
-        """``steps`` DDIM steps from the utterances' own noise (the layer stage: at its default budget)."""
-        coarse = batch["coarse_mel"]
-        noise = seeded_noise(batch["seeds"].tolist(), batch["lengths"], coarse.shape[1], coarse)
-        budget = self.default_layer_budget  # None: the decoder's own default
-        return decoder.decode(batch["cond"], coarse, batch["lengths"],
-                              SamplingOptions(steps=steps, sampler="ddim", noise=noise, layer_budget=budget))
-
-    def _l1_to_teacher(self, mel: torch.Tensor, batch) -> torch.Tensor:
-        mask = frame_mask(batch["lengths"], mel.shape[-1]).expand_as(mel)
-        return (mel - batch["teacher_mel"]).abs()[mask].mean()
-
-    def validation_step(self, batch, batch_idx):
-        """Mel L1 between the student's ``K``-step sample and the teacher's full-step sample from the same noise."""
-        size = batch["lengths"].shape[0]
-        student_mel = self._sample(self.decoder, batch, self.student_steps)
-        self.log("val_l1_to_teacher", self._l1_to_teacher(student_mel, batch), batch_size=size, sync_dist=True)
-        if self._naive_val_l1 is None or batch_idx >= len(self._naive_val_l1):
-            # the teacher, naively at K steps (the layer stage: its blocks dropped without training)
-            naive = self._sample(self.teacher_decoder, batch, self.student_steps)
-            self._naive_val_l1 = (self._naive_val_l1 or []) + [self._l1_to_teacher(naive, batch)]
-        self.log("val_l1_naive_to_teacher", self._naive_val_l1[batch_idx], batch_size=size, sync_dist=True)
-        if batch_idx == 0 and not self.trainer.sanity_checking:
-            length = int(batch["lengths"][0])
-            log_mels_and_audio(self.logger, self.global_step, {
-                "student": student_mel[0, :, :length], "teacher_full_steps": batch["teacher_mel"][0, :, :length]},
-                audio_name="student", preprocessor_cfg=self.teacher_cfg.preprocessor,
-                sample_rate=self.teacher_cfg.sample_rate)
-
     # ------------------------------------------------------------------------------------------------ output
     def save_student(self, path: str, lineage: Optional[Dict] = None) -> str:
-        """Write the student as a ``DiffusionSpectrogramGenerator`` ``.nemo`` (atomically): the teacher's front-end
-        with the trained decoder, default steps = the student's, guidance folded in (``stage: guidance``),
-        ``distillation`` = its lineage."""
-        student = DiffusionSpectrogramGenerator.from_nemo(self._cfg.teacher_path)
-        student.decoder.load_state_dict({k: v.cpu() for k, v in self.decoder.state_dict().items()})
-        cfg = copy.deepcopy(student.cfg)
-        layers = {}
+        """Write the student as a ``DiffusionSpectrogramGenerator`` ``.nemo`` (atomically, never over a finished
+        one): default steps = the student's, guidance folded in (``stage: guidance``), the layer stage's default
+        budget, ``distillation`` = its lineage."""
+        layers, diffusion = {}, {}
         if self.layer_budgets:
             layers = {"layer_budgets": list(self.layer_budgets), "layer_budget": self.default_layer_budget,
                       "num_blocks": int(self.decoder.num_blocks),
                       "layer_rescale": str(self._cfg.layers.get("rescale", "calibrated")),
                       "layer_denoising_weight": float(self._cfg.layers.get("denoising_weight", 0.0))}
-        with open_dict(cfg):
-            cfg.diffusion.default_steps = int(self.student_steps)
-            cfg.diffusion.sampler = "ddim"
-            if self.layer_budgets:
-                cfg.diffusion.layer_budget = self.default_layer_budget
-            cfg.distillation = OmegaConf.create({
-                "stage": self.stage, "teacher_steps": int(self.teacher_steps), "steps": int(self.student_steps),
-                "weighting": str(self._cfg.weighting), "guidance_scale_folded": (
-                    float(self._cfg.guidance_scale) if self.stage == "guidance" else 0.0),
-                **layers, **(lineage or {}),
-            })
-        student.cfg = cfg
-        with atomic_path(path, overwrite=False) as tmp:  # a finished student is never replaced
-            student.save_to(tmp)
-        return path
+            diffusion = {"layer_budget": self.default_layer_budget}
+        if self.stage == "consistency":
+            layers = {f"consistency_{k}": v for k, v in OmegaConf.to_container(self._cfg.consistency).items()}
+        return super().save_student(path, {
+            "stage": self.stage, "teacher_steps": int(self.teacher_steps), "steps": int(self.student_steps),
+            "weighting": str(self._cfg.weighting), "guidance_scale_folded": (
+                float(self._cfg.guidance_scale) if self.stage == "guidance" else 0.0),
+            **layers, **(lineage or {}),
+        }, diffusion)
 
-    @classmethod
-    def list_available_models(cls):
-        return None
+
+def check_consistency_config(section) -> None:
+    """The ``consistency`` section of a consistency stage (ValueError naming the bad key)."""
+    section = section or {}
+    if int(section.get("grid_steps", 0)) < 2:
+        raise ValueError(f"consistency.grid_steps must be >= 2 (the teacher's DDIM grid), got "
+                         f"{section.get('grid_steps')}")
+    if int(section.get("steps", 1)) < 1:
+        raise ValueError(f"consistency.steps must be >= 1, got {section.get('steps')}")
+    if not 0.0 <= float(section.get("ema_decay", 0.95)) < 1.0:
+        raise ValueError(f"consistency.ema_decay must be in [0, 1), got {section.get('ema_decay')}")
 
 
 def _check_layers(cfg: DictConfig, decoder) -> list:
@@ -352,9 +301,3 @@ def _check_layers(cfg: DictConfig, decoder) -> list:
         raise ValueError(f"unknown layers.rescale {rescale!r}; valid options: {list(LAYER_RESCALES)}")
     return sorted(set(int(b) for b in budgets))
 
-
-def _drop_teacher(module, state_dict, prefix, local_metadata):
-    """State-dict hook: the frozen teacher is ``teacher_path``'s, not part of a round's checkpoint."""
-    for key in [k for k in state_dict if k.startswith(prefix + _TEACHER)]:
-        del state_dict[key]
-    return state_dict

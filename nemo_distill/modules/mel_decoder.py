@@ -211,6 +211,20 @@ class DiffusionMelDecoder(NeuralModule):
 
         return cfg_model_fn(conditional, unconditional, guidance_scale)
 
+    def features(self, z_t: torch.Tensor, log_snr: torch.Tensor, cond: torch.Tensor, coarse: torch.Tensor,
+                 mask: torch.Tensor) -> torch.Tensor:
+        """The denoiser's last hidden features ``[B, channels, T]`` at ``z_t``, ``log_snr`` ``[B]`` (what its output
+        layer reads; a discriminator head's input), full depth."""
+        if not hasattr(self.denoiser, "skip_stream"):
+            raise ValueError(f"{type(self.denoiser).__name__} exposes no features (skip_stream): an adversarial head "
+                             "needs a MelDenoiser")
+        return self.denoiser.skip_stream(z_t, log_snr, cond * mask, self.prior_input(coarse) * mask, mask) * mask
+
+    @property
+    def feature_channels(self) -> int:
+        """Channels of :meth:`features`."""
+        return int(self.denoiser.output[0].in_channels)
+
     def x0_prediction(self, z_t: torch.Tensor, log_snr: torch.Tensor, cond: torch.Tensor, coarse: torch.Tensor,
                       mask: torch.Tensor, guidance_scale: float = 0.0, layer_budget: Optional[int] = None
                       ) -> torch.Tensor:
