@@ -180,3 +180,20 @@ def test_bad_dmd_settings_refused_before_any_work(teacher_nemo, corpus, tmp_path
     with pytest.raises(ValueError, match=match or "consistency.grid_steps must be >= 2"):
         run_distillation(_cfg(teacher_nemo, corpus[1], tmp_path / "out", *overrides))
     assert not (tmp_path / "out").exists()
+
+
+def test_distillation_rows_are_named_by_stage_and_told_apart():
+    from nemo_distill.eval.tts_benchmark import distillation_systems
+
+    students = {"out/Student_2steps.nemo": 2, "out/Student_1steps.nemo": 1, "a/DMD_1steps_dmd.nemo": 1,
+                "b/DMDreg_1steps_dmd.nemo": 1, "out/Student_1steps_consistency.nemo": 1}
+    stages = {"out/Student_2steps.nemo": "progressive", "out/Student_1steps.nemo": "progressive",
+              "a/DMD_1steps_dmd.nemo": "dmd", "b/DMDreg_1steps_dmd.nemo": "dmd",
+              "out/Student_1steps_consistency.nemo": "consistency"}
+    systems = distillation_systems(256, students, with_fastpitch=True, stages=stages)
+    assert [s.name for s in systems] == [
+        "recording", "recording_mel", "fastpitch", "teacher_256", "naive_2", "student_2", "consistency_2", "naive_1",
+        "student_1", "dmd_1_DMD", "dmd_1_DMDreg", "consistency_1"]
+    assert {s.name: s.role for s in systems}["dmd_1_DMD"] == "dmd"
+    consistency = [s for s in systems if s.model == "out/Student_1steps_consistency.nemo"]
+    assert [s.steps for s in consistency] == [2, 1]  # a consistency model also sampled in two steps

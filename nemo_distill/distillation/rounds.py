@@ -221,7 +221,7 @@ def _train_round(cfg, step: Round, teacher_path: str, teacher_sha256: str, origi
         if step.stage == "dmd":
             model_cfg.dmd = {k: v for k, v in cfg.dmd.items() if k not in DMD_ROUND_KEYS}
             model_cfg.generator_path = generator_path
-            model_cfg.optim = {"lr": float(cfg.dmd.get("lr", 1e-5)), "betas": [0.9, 0.999], "weight_decay": 0.01}
+            model_cfg.optim = {"lr": float(cfg.dmd.get("lr", 5e-5)), "betas": [0.9, 0.999], "weight_decay": 0.01}
     trainer_kwargs = _trainer_kwargs(cfg)
     round_steps = int(cfg.model.round_steps)
     if step.stage in ("layers", "consistency"):

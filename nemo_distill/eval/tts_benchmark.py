@@ -81,7 +81,8 @@ def distillation_systems(teacher_steps: int, students: Dict[str, int], with_fast
     """The distillation report: the calibration rows (the recording; its mel through each vocoder), the teacher at
     ``teacher_steps``, then for each step count k of the students (key -> k) the teacher sampled naively with k DDIM
     steps and every student of k steps, named by its stage (``stages``: key -> ``progressive`` | ``dmd`` |
-    ``consistency`` | ...; ``student_k``, ``dmd_k``, ``consistency_k``; a consistency student of k steps also at 2k);
+    ``consistency`` | ...; ``student_k``, ``dmd_k``, ``consistency_k``, with the file name's first word added when two
+    share one; a consistency student of k steps also at 2k);
     plus the plain-FastPitch reference."""
     stages = stages or {}
     systems = [System("recording", "recording"), System("recording_mel", "recording_mel")]
@@ -95,13 +96,16 @@ def distillation_systems(teacher_steps: int, students: Dict[str, int], with_fast
             by_steps.setdefault(2 * k, []).append(key)
     for k in sorted(by_steps, reverse=True):
         systems.append(System(f"naive_{k}", "diffusion", k, "ddim", role="naive"))
-        for key in by_steps[k]:
-            row = STAGE_ROWS.get(stages.get(key) or "progressive", stages.get(key))
-            systems.append(System(f"{row}_{k}", "diffusion", k, "ddim", model=key, role=row))
+        rows = {key: STAGE_ROWS.get(stages.get(key) or "progressive", stages.get(key)) for key in by_steps[k]}
+        for key, row in rows.items():
+            name = f"{row}_{k}"
+            if list(rows.values()).count(row) > 1:  # two students of one stage and steps: told apart by file name
+                name += "_" + os.path.splitext(os.path.basename(str(key)))[0].split("_")[0]
+            systems.append(System(name, "diffusion", k, "ddim", model=key, role=row))
     names = [s.name for s in systems]
     if len(set(names)) != len(names):
         raise ValueError(f"two students would share a row name ({sorted(n for n in names if names.count(n) > 1)}): "
-                         "pass one student per (stage, steps)")
+                         "give their distillations different names")
     return systems
 
 

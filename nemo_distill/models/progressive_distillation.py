@@ -84,9 +84,11 @@ __all__ = ["LAYER_RESCALES", "ProgressiveDistillationModel", "STAGES", "check_co
 STAGES = ("progressive", "guidance", "layers", "consistency")
 LAYER_RESCALES = ("none", "sqrt", "calibrated")
 
+
 class ProgressiveDistillationModel(ShardDistillationModel):
     """One distillation round. Config keys: ``teacher_path``, ``teacher_steps``, ``stage`` (``progressive`` |
-    ``guidance``), ``guidance_scale`` (guidance stage), ``weighting``, ``weighting_gamma``, ``synthetic_data`` (a
+    ``guidance`` | ``layers`` | ``consistency``), ``guidance_scale`` (guidance stage), ``layers`` (layer stage),
+    ``consistency`` (``steps``, ``grid_steps``, ``ema_decay``), ``weighting``, ``weighting_gamma``, ``synthetic_data`` (a
     complete shard store), ``val_utterances`` (held out from training), ``max_frames``, ``train_ds``/
     ``validation_ds`` (``batch_size``), ``optim``; ``lineage`` (free-form, copied into the student's config)."""
 
