@@ -42,15 +42,10 @@ def one_step(teacher_nemo, corpus, tmp_path_factory):
     return out, paths
 
 
-def _sha(path):
-    from nemo_distill.utils.files import sha256_file
-
-    return sha256_file(path)
-
-
 def test_dmd_and_consistency_students_carry_lineage_and_synthesize(one_step, teacher_nemo):
     from nemo_distill.data.synthetic_shards import SyntheticShardStore
     from nemo_distill.models import DiffusionSpectrogramGenerator
+    from nemo_distill.utils.files import sha256_file
 
     out, paths = one_step
     assert [os.path.basename(p) for p in paths] == ["DMD_1steps_dmd.nemo", "DMD_1steps_consistency.nemo"]
@@ -60,7 +55,7 @@ def test_dmd_and_consistency_students_carry_lineage_and_synthesize(one_step, tea
         student = DiffusionSpectrogramGenerator.from_nemo(path)
         lineage = student.cfg.distillation
         assert lineage.stage == stage and lineage.steps == 1 and student.cfg.diffusion.default_steps == 1
-        assert lineage.teacher_sha256 == _sha(teacher_nemo) == lineage.origin_teacher_sha256
+        assert lineage.teacher_sha256 == sha256_file(teacher_nemo) == lineage.origin_teacher_sha256
         assert lineage.synthetic_data_sha256 == data_sha
         t_state, s_state = teacher.state_dict(), student.state_dict()
         assert any(not torch.equal(t_state[k], s_state[k]) for k in t_state if k.startswith("decoder."))
