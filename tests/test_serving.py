@@ -321,9 +321,9 @@ def test_a_server_killed_while_loading_serves_again_without_export(python_repo, 
 
 def test_serve_script_prints_its_endpoints_serves_and_stops_on_ctrl_c(python_repo, pipeline):
     from nemo_distill.runtime.triton_client import TritonTTSClient
-    from nemo_distill.runtime.triton_server import free_port
+    from nemo_distill.runtime.triton_server import free_ports
 
-    http_port, grpc_port = free_port(), free_port()
+    http_port, grpc_port = free_ports(2)
     process = subprocess.Popen([sys.executable, "scripts/serve.py", python_repo, "--http-port", str(http_port),
                                 "--grpc-port", str(grpc_port), "--instances", "2"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -44,7 +44,7 @@ from typing import Dict, List, Optional
 
 from nemo_distill.runtime.onnx_client import verify_repository
 
-__all__ = ["ServerError", "TritonServer", "find_tritonserver", "free_port", "python_environment",
+__all__ = ["ServerError", "TritonServer", "find_tritonserver", "free_port", "free_ports", "python_environment",
            "check_serving_repository"]
 
 FORMAT = "nemo_distill.triton_repository/1"  # deploy.json's "format" (nemo_distill.export.repository writes it)
@@ -138,11 +138,27 @@ def _models(repo: str) -> List[str]:
     return sorted(n for n in os.listdir(repo) if os.path.isfile(os.path.join(repo, n, "config.pbtxt")))
 
 
+def free_ports(count: int, exclude=()) -> List[int]:
+    """``count`` distinct TCP ports on loopback that nothing listens on now, none of them in ``exclude``. The
+    sockets are held open together while the ports are picked: one at a time, the system may hand the port it
+    has just released out again, and a server asked for one port twice refuses to start."""
+    sockets: List[socket.socket] = []
+    try:
+        while len(sockets) < count:
+            s = socket.socket()
+            sockets.append(s)
+            s.bind(("127.0.0.1", 0))
+            if s.getsockname()[1] in exclude:  # kept open (so not handed out again) but not returned
+                count += 1
+        return [s.getsockname()[1] for s in sockets if s.getsockname()[1] not in exclude]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def _with_instances(config_path: str, instances: Optional[int]) -> str:
@@ -187,7 +203,9 @@ class TritonServer:
             raise ValueError(f"instances must be >= 1, got {instances}")
         self.repo = os.path.abspath(repo)
         self.host, self.instances, self.verify = host, instances, verify
-        self.http_port, self.grpc_port = http_port or free_port(), grpc_port or free_port()
+        given = (http_port, grpc_port)
+        picked = iter(free_ports(sum(port is None for port in given), exclude=given))
+        self.http_port, self.grpc_port = http_port or next(picked), grpc_port or next(picked)
         self.python_env, self.log_path = python_env, log_path
         self.start_timeout, self.stop_timeout = start_timeout, stop_timeout
         self.process: Optional[subprocess.Popen] = None
