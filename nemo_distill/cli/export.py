@@ -14,14 +14,16 @@
 
 """Export a diffusion voice as a Riva/Triton-style model repository of ONNX graphs.
 
-    python scripts/export.py STUDENT.nemo OUT_DIR --vocoder HIFIGAN.nemo
-    python scripts/export.py TEACHER.nemo OUT_DIR --vocoder HIFIGAN.nemo --steps 32   # a teacher needs --steps
-    nemo-distill-export STUDENT.nemo OUT_DIR --vocoder HIFIGAN.nemo    # installed by pip (or python -m nemo_distill.cli.export)
+    python scripts/export.py STUDENT.nemo OUT_DIR                          # the pretrained HiFi-GAN
+    python scripts/export.py STUDENT.nemo OUT_DIR --vocoder HIFIGAN.nemo   # a HiFi-GAN of your own
+    python scripts/export.py TEACHER.nemo OUT_DIR --steps 32               # a teacher needs --steps
+    nemo-distill-export STUDENT.nemo OUT_DIR    # installed by pip (or python -m nemo_distill.cli.export)
 
 Writes ``frontend/``, ``sampler/`` (the K-step sampler unrolled), ``vocoder/`` and the ``tts`` ensemble, each with
-``config.pbtxt`` and ``1/model.onnx``, plus ``tokenizer.json`` and ``deploy.json`` (pipeline, settings, hashes,
-lineage); see :mod:`nemo_distill.export.repository`. Run it with ``nemo-distill-infer-onnx OUT_DIR "text" out.wav``
-(no torch needed), or serve it: ``--backend onnxruntime`` (the default) for a Triton/Riva with the onnxruntime
+``config.pbtxt`` and ``1/model.onnx`` (the vocoder graph through NeMo's ``Exportable``; ``--quantize-vocoder``
+stores it as int8: ``dynamic`` or ``static``, :mod:`nemo_distill.export.quantize`), plus ``tokenizer.json`` and
+``deploy.json`` (pipeline, settings, hashes, lineage); see :mod:`nemo_distill.export.repository`. Run it with
+``nemo-distill-infer-onnx OUT_DIR "text" out.wav`` (no torch needed), or serve it: ``--backend onnxruntime`` (the default) for a Triton/Riva with the onnxruntime
 backend, ``--backend python`` for ``scripts/serve.py`` (the Triton server of the ``nvidia-pytriton`` wheel, which
 has only the Python backend), queried with ``scripts/infer_triton.py``.
 
@@ -38,7 +40,12 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="DiffusionSpectrogramGenerator .nemo (a distilled student or a teacher)")
     parser.add_argument("out_dir", help="model repository to write")
-    parser.add_argument("--vocoder", required=True, help="HiFi-GAN .nemo trained with the generator's mel settings")
+    parser.add_argument("--vocoder", default="pretrained",
+                        help="pretrained (default: the pretrained HiFi-GAN), pretrained:ljspeech, or a HiFi-GAN .nemo "
+                             "trained with the generator's mel settings")
+    parser.add_argument("--quantize-vocoder", choices=["dynamic", "static"], default=None,
+                        help="store the vocoder graph as int8 (onnxruntime's quantiser; static: calibrated on the "
+                             "generator's mels of a few sentences)")
     parser.add_argument("--steps", type=int, default=None,
                         help="sampling steps to unroll (default: the distilled student's own; required for a teacher)")
     parser.add_argument("--allow-step-mismatch", action="store_true",
@@ -70,28 +77,28 @@ def main(argv=None) -> int:
     if os.path.exists(args.out_dir) and not args.overwrite:  # refuse before the (slow) restores
         print(f"error: {args.out_dir} exists: pass --overwrite to replace it", file=sys.stderr)
         return 2
-    for path in (args.model, args.vocoder):
+    for path in (args.model, *([] if args.vocoder.split(":")[0] == "pretrained" else [args.vocoder])):
         if not os.path.isfile(path):
             print(f"error: {path} not found", file=sys.stderr)
             return 2
     # NeMo takes seconds to import: only once the arguments are checked
-    from nemo.collections.tts.models import HifiGanModel
     from nemo_distill.export.repository import export_triton_repository
     from nemo_distill.models import DiffusionSpectrogramGenerator
-    from nemo_distill.parts.restore import restore_model
+    from nemo_distill.parts.vocoder import load_vocoder, resolve_vocoder
 
     try:
         generator = DiffusionSpectrogramGenerator.from_nemo(args.model)
-        vocoder = restore_model(args.vocoder, HifiGanModel)
+        vocoder_path = resolve_vocoder(args.vocoder, generator.cfg)
+        vocoder = load_vocoder(vocoder_path, generator.cfg)
         export_triton_repository(
             generator, args.out_dir, vocoder=vocoder, steps=args.steps, allow_step_mismatch=args.allow_step_mismatch,
             overwrite=args.overwrite, max_batch_size=args.max_batch_size, include_step=args.include_step,
-            sources={"generator": args.model, "vocoder": args.vocoder}, backend=args.backend,
+            sources={"generator": args.model, "vocoder": vocoder_path}, backend=args.backend,
             instances=args.instances, dynamic_batching=args.dynamic_batching,
             max_queue_delay_us=args.max_queue_delay_us, threads=args.threads, max_tokens=args.max_tokens,
-            layer_budget=args.layer_budget,
+            layer_budget=args.layer_budget, quantize_vocoder=args.quantize_vocoder,
         )
-    except (ValueError, TypeError, FileExistsError, FileNotFoundError) as error:
+    except (ValueError, TypeError, FileExistsError, FileNotFoundError, ModuleNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"wrote {args.out_dir}")

@@ -15,7 +15,7 @@
 """Serve an exported voice with NVIDIA Triton Inference Server (the ``tritonserver`` of the ``nvidia-pytriton``
 wheel), on CPU.
 
-    python scripts/export.py STUDENT.nemo REPO --vocoder HIFIGAN.nemo --backend python
+    python scripts/export.py STUDENT.nemo REPO --backend python
     python scripts/serve.py REPO [--http-port 8000] [--grpc-port 8001] [--instances N]
     python scripts/infer_triton.py localhost:8000 "Hello world." out.wav
 

@@ -16,9 +16,12 @@
 
     python scripts/synthesize.py MODEL.nemo --text "Hello there." --out-dir outputs/synth --steps 32
     python scripts/synthesize.py MODEL.nemo --text-file sentences.txt --vocoder HIFIGAN.nemo
+    python scripts/synthesize.py MODEL.nemo --text "Hello there." --vocoder griffin-lim
     nemo-distill-synthesize MODEL.nemo --text "Hello there."        # installed by pip (or python -m nemo_distill.cli.synthesize)
 
-Vocoder: a NeMo HiFi-GAN ``.nemo`` trained with the same mel settings, or Griffin-Lim (default, no training).
+Vocoder (``--vocoder``, :mod:`nemo_distill.parts.vocoder`): ``pretrained`` (default: jik876's HiFi-GAN V1 universal
+generator as a NeMo ``HifiGanModel``, converted for the voice's mel settings on first use), a NeMo HiFi-GAN ``.nemo``
+trained with the same mel settings, or ``griffin-lim`` (no network).
 Also writes FastPitch's own coarse-mel rendition with ``--coarse`` for comparison.
 """
 
@@ -33,8 +36,7 @@ import torch
 
 import nemo_distill  # noqa: F401
 from nemo_distill.models import DiffusionSpectrogramGenerator
-from nemo_distill.parts.griffin_lim import griffin_lim
-from nemo_distill.parts.restore import restore_model
+from nemo_distill.parts.vocoder import PRETRAINED, vocoder_function
 
 MEL_PNG_FRAMES = 4000  # a long text's mel image shows its beginning
 
@@ -64,7 +66,7 @@ def _save_mel_png(mel: np.ndarray, path: str, title: str):
     plt.close(fig)
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="DiffusionSpectrogramGenerator .nemo")
     group = parser.add_mutually_exclusive_group(required=True)
@@ -77,37 +79,23 @@ def main(argv=None):
     parser.add_argument("--layer-budget", type=int, default=None,
                         help="residual blocks per denoiser call (default: the model's diffusion.layer_budget, or all)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--vocoder", default="griffin-lim", help="a HiFi-GAN .nemo, or griffin-lim")
+    parser.add_argument("--vocoder", default=PRETRAINED,
+                        help="pretrained (default: the pretrained HiFi-GAN), pretrained:ljspeech, a HiFi-GAN .nemo, "
+                             "or griffin-lim")
     parser.add_argument("--coarse", action="store_true", help="also write FastPitch's own coarse mel and audio")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--strict", action="store_true", help="refuse characters the tokenizer cannot speak")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def main(argv=None):
+    args = parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
         model = DiffusionSpectrogramGenerator.from_nemo(args.model)
     except (ValueError, FileNotFoundError) as error:  # missing, truncated, corrupt, another class: one line
         print(f"error: {error}", file=sys.stderr)
         return 2
-    vocoder = None
-    if args.vocoder != "griffin-lim":
-        from nemo.collections.tts.models import HifiGanModel
-        from nemo_distill.parts.mel_settings import check_mel_settings_match
-
-        try:
-            vocoder = restore_model(args.vocoder, HifiGanModel)
-            check_mel_settings_match(model.cfg, vocoder.cfg)
-        except (TypeError, ValueError, FileNotFoundError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-    preprocessor_cfg = model.cfg.preprocessor
-
-    def to_audio(mel: torch.Tensor) -> np.ndarray:
-        if vocoder is None:
-            return griffin_lim(mel.numpy(), preprocessor_cfg)
-        with torch.no_grad():
-            return vocoder.convert_spectrogram_to_audio(spec=mel[None]).squeeze().numpy()
-
     steps = args.steps or model.cfg.diffusion.default_steps
     texts = _read_texts(args)
     try:  # every text (and every piece of a long one) is checked before the first file is written
@@ -119,6 +107,13 @@ def main(argv=None):
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    try:
+        vocoder_name, to_audio = vocoder_function(args.vocoder, model.cfg)
+    except (TypeError, ValueError, FileNotFoundError, ModuleNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"vocoder: {vocoder_name} ({args.vocoder})")
+
     os.makedirs(args.out_dir, exist_ok=True)
     for i, (text, piece_tokens) in enumerate(zip(texts, parsed)):
         # a long text piece by piece (bounded memory: the front-end attends over a whole piece), audio joined;

@@ -18,8 +18,10 @@ repository run in-process by the ONNX client (the cost of serving), and streamin
 Every client is a thread with its own ``tritonclient`` connection (HTTP, loopback), sending a fixed number of
 requests (texts taken in turn, each client starting at its own offset), each request a whole text through the
 ``tts_text`` ensemble; a level stops early once its time budget is spent. Rows: requests, errors, requests per
-second, seconds of audio made per second, and p50/p95/p99 latency. The in-process row runs the same texts one
-after another with :class:`~nemo_distill.runtime.onnx_client.OnnxTTSPipeline` while the server is idle. The stream
+second, seconds of audio made per second, p50/p95/p99 latency, the text-to-audio real-time factor (mean latency /
+mean audio duration of a request) and each request's compute in the front-end, the sampler and the vocoder (Triton's
+own per-model statistics over the level). The in-process row runs the same texts one after another with
+:class:`~nemo_distill.runtime.onnx_client.OnnxTTSPipeline` while the server is idle, each graph timed apart. The stream
 rows send a five-sentence paragraph to ``tts_stream`` and record when its first and last sentence arrive, against
 the same paragraph as one ``tts_text`` request. Clients and server share this machine's cores.
 """
@@ -32,7 +34,9 @@ import numpy as np
 
 from nemo_distill.runtime.text import split_sentences
 
-__all__ = ["format_serving_table", "plot_serving", "run_serving_benchmark"]
+__all__ = ["PARTS", "format_serving_table", "plot_serving", "run_serving_benchmark"]
+
+PARTS = ("frontend", "sampler", "vocoder")  # the repository's graphs, in the ensemble's order
 
 
 def _percentiles(latencies: Sequence[float]) -> Dict[str, Optional[float]]:
@@ -48,6 +52,8 @@ def _load_level(url: str, texts: Sequence[str], clients: int, requests_per_clien
 
     latencies: List[float] = []
     audio_seconds, errors, lock = [0.0], [], threading.Lock()
+    with TritonTTSClient(url, "http") as stats_client:
+        before = stats_client.model_statistics(PARTS)
     barrier = threading.Barrier(clients + 1)
     deadline: List[float] = [0.0]
 
@@ -78,9 +84,14 @@ def _load_level(url: str, texts: Sequence[str], clients: int, requests_per_clien
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - start
+    with TritonTTSClient(url, "http") as stats_client:
+        after = stats_client.model_statistics(PARTS)
+    parts_ms = {part: (after[part]["compute_ms"] - before[part]["compute_ms"])
+                / max(after[part]["requests"] - before[part]["requests"], 1) for part in PARTS}
     return {"system": "triton", "clients": clients, "requests": len(latencies) + len(errors), "errors": len(errors),
             "wall_s": wall, "requests_per_s": len(latencies) / wall, "audio_s_per_s": audio_seconds[0] / wall,
-            **_percentiles(latencies), "first_error": errors[0] if errors else None}
+            **_percentiles(latencies), "rtf": sum(latencies) / audio_seconds[0] if latencies else None,
+            "parts_ms": parts_ms, "first_error": errors[0] if errors else None}
 
 
 def _in_process(repo: str, texts: Sequence[str], count: int, threads: int, seed: int) -> Dict:
@@ -88,16 +99,23 @@ def _in_process(repo: str, texts: Sequence[str], count: int, threads: int, seed:
 
     pipeline = OnnxTTSPipeline(repo, threads=threads)
     pipeline.synthesize([texts[0]], seed=seed)  # warm-up
-    latencies, audio_seconds = [], 0.0
+    latencies, audio_seconds, parts_s = [], 0.0, dict.fromkeys(PARTS, 0.0)
     start = time.perf_counter()
     for k in range(count):
         t0 = time.perf_counter()
-        (audio,) = pipeline.synthesize([texts[k % len(texts)]], seed=seed + k)
+        tokens = pipeline.tokenizer.encode_batch([texts[k % len(texts)]])  # each graph timed apart
+        tensors = {"TOKENS": tokens, "NOISE": pipeline.noise(tokens, seed + k)}
+        for step in pipeline.manifest["pipeline"]:
+            t_step = time.perf_counter()
+            pipeline.run_steps(tensors, [step])
+            parts_s[step["model"]] += time.perf_counter() - t_step
         latencies.append(time.perf_counter() - t0)
-        audio_seconds += len(audio) / pipeline.manifest["sample_rate"]
+        manifest = pipeline.manifest
+        audio_seconds += int(tensors["MEL_LENS"][0]) * manifest["hop_length"] / manifest["sample_rate"]
     wall = time.perf_counter() - start
     return {"system": "onnx in-process", "clients": 1, "requests": count, "errors": 0, "wall_s": wall,
             "requests_per_s": count / wall, "audio_s_per_s": audio_seconds / wall, **_percentiles(latencies),
+            "rtf": sum(latencies) / audio_seconds, "parts_ms": {part: 1000 * parts_s[part] / count for part in PARTS},
             "first_error": None}
 
 
@@ -162,12 +180,15 @@ def _cell(value, spec: str) -> str:
 
 
 def format_serving_table(results: Dict) -> str:
-    lines = ["| system | clients | requests | errors | requests/s | audio s/s | p50 ms | p95 ms | p99 ms |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| system | clients | requests | errors | requests/s | audio s/s | p50 ms | p95 ms | p99 ms | RTF "
+             "| front-end / sampler / vocoder ms per request |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in results["rows"]:
+        parts = " / ".join(_cell(row["parts_ms"].get(part), ".1f") for part in PARTS)
         lines.append(f"| {row['system']} | {row['clients']} | {row['requests']} | {row['errors']} | "
                      f"{_cell(row['requests_per_s'], '.2f')} | {_cell(row['audio_s_per_s'], '.2f')} | "
-                     f"{_cell(row['p50_ms'], '.0f')} | {_cell(row['p95_ms'], '.0f')} | {_cell(row['p99_ms'], '.0f')} |")
+                     f"{_cell(row['p50_ms'], '.0f')} | {_cell(row['p95_ms'], '.0f')} | "
+                     f"{_cell(row['p99_ms'], '.0f')} | {_cell(row['rtf'], '.3f')} | {parts} |")
     stream = results["stream"]
     lines += ["", f"Streaming a {stream['sentences']}-sentence paragraph ({stream['characters']} characters; median of "
               f"{stream['repeats']}): first audio after {stream['first_audio_ms']:.0f} ms, last after "

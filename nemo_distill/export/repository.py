@@ -19,7 +19,8 @@ Layout (one folder per model, Triton's ``<model>/config.pbtxt`` + ``<model>/1/mo
     OUT_DIR/
       frontend/           tokens [B, L] -> cond, coarse_mel, mel_lens          (FastPitch, NeMo's infer path)
       sampler/            cond, coarse_mel, mel_lens, noise -> mel            (K steps unrolled, noise cropped in-graph)
-      vocoder/            mel -> audio [B, 1, T * hop]                         (NeMo's HifiGanModel export)
+      vocoder/            mel -> audio [B, 1, T * hop]                         (NeMo's HifiGanModel export; int8
+                                                                               with ``quantize_vocoder``)
       tts/                the ensemble wiring the three (inputs TOKENS, NOISE; outputs AUDIO, MEL_LENS)
       denoiser_step/      one denoiser call, with ``include_step`` (for runtimes that drive the loop)
       tokenizer.json      the character tokenizer the client applies (:mod:`~nemo_distill.export.tokenizer_spec`)
@@ -46,6 +47,7 @@ from typing import Dict, Optional
 
 from nemo.utils import logging
 from nemo_distill.parts.tokenizer_spec import tokenizer_spec
+from nemo_distill.export.quantize import QUANTIZATION_MODES, quantize_int8
 from nemo_distill.export.triton_config import ensemble_config, onnx_model_config, python_model_config, to_pbtxt
 from nemo_distill.parts.mel_settings import check_mel_settings_match
 from nemo_distill.runtime.triton_server import FORMAT
@@ -140,6 +142,45 @@ def _write_text_models(root: str, spec: Dict, steps_wiring, max_batch_size: int,
         instances=serving["scheduling"]["instances"], decoupled=True, parameters=audio_settings))
 
 
+# what a static int8 vocoder graph is calibrated on: the generator's mels of these (held-out style) sentences
+CALIBRATION_TEXTS = (
+    "The quick brown fox jumps over the lazy dog.",
+    "She sells sea shells by the sea shore, and the shells she sells are surely seashells.",
+    "How much wood would a woodchuck chuck if a woodchuck could chuck wood?",
+    "Please call Stella and ask her to bring these things with her from the store.",
+    "Six spoons of fresh snow peas, five thick slabs of blue cheese, and maybe a snack for her brother Bob.",
+    "We also need a small plastic snake and a big toy frog for the kids.",
+    "When the sunlight strikes raindrops in the air, they act as a prism and form a rainbow.",
+    "Is it raining? Yes, and the wind is cold, but we will walk home anyway.",
+)
+
+
+def _vocoder_export(vocoder, quantize: Optional[str], generator, sampler_graph):
+    """The vocoder graph's writer: NeMo's ``HifiGanModel.export``, then int8 quantisation when asked."""
+    def export(path: str) -> None:
+        if quantize is None:
+            vocoder.export(path)
+            return
+        float_path = path + ".float.onnx"
+        vocoder.export(float_path)
+        calibration = None
+        if quantize == "static":
+            import torch
+
+            tokens, _ = generator.parse_batch(list(CALIBRATION_TEXTS))
+            with torch.no_grad():
+                mels, lengths = generator.generate_spectrogram(tokens, steps=sampler_graph.steps, seed=0,
+                                                               layer_budget=sampler_graph.layer_budget,
+                                                               return_lengths=True)
+            calibration = [{"spec": mel[None, :, :n].numpy()} for mel, n in zip(mels, lengths.tolist())]
+        try:
+            quantize_int8(float_path, path, quantize, calibration)
+        finally:
+            os.remove(float_path)
+
+    return export
+
+
 def export_triton_repository(
     generator,
     out_dir: str,
@@ -157,6 +198,7 @@ def export_triton_repository(
     threads: int = 1,
     max_tokens: int = 1024,
     layer_budget: Optional[int] = None,
+    quantize_vocoder: Optional[str] = None,
 ) -> str:
     """Write the repository for ``generator`` (a ``DiffusionSpectrogramGenerator``) and ``vocoder`` (a
     ``HifiGanModel`` with the same mel settings) to ``out_dir``; returns ``out_dir``.
@@ -170,7 +212,9 @@ def export_triton_repository(
     (``max_queue_delay_us``), onnxruntime ``threads`` per Python-backend instance, and ``max_tokens``, the longest
     token sequence a request may hold (the front-end's memory grows with its square; clients split longer text).
     ``layer_budget``: residual blocks per denoiser call in the sampler (and step) graph (None: the generator's
-    ``diffusion.layer_budget``, by default all); the graphs hold only those blocks.
+    ``diffusion.layer_budget``, by default all); the graphs hold only those blocks. ``quantize_vocoder``
+    (``dynamic`` or ``static``, :func:`~nemo_distill.export.quantize.quantize_int8`) stores the vocoder graph as
+    int8; ``static`` calibrates it on the generator's own mels of :data:`CALIBRATION_TEXTS` at the exported steps.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
@@ -182,6 +226,9 @@ def export_triton_repository(
                          "export it with the onnxruntime backend")
     if max_queue_delay_us < 0:
         raise ValueError(f"max_queue_delay_us must be >= 0, got {max_queue_delay_us}")
+    if quantize_vocoder is not None and quantize_vocoder not in QUANTIZATION_MODES:
+        raise ValueError(f"unknown vocoder quantisation {quantize_vocoder!r}: choose one of "
+                         f"{', '.join(QUANTIZATION_MODES)}")
     serving = {"backend": backend, "threads": int(threads),
                "scheduling": {"instances": int(instances), "dynamic_batching": bool(dynamic_batching),
                               "max_queue_delay_us": int(max_queue_delay_us)}}
@@ -223,8 +270,8 @@ def export_triton_repository(
                     [spec["cond"], spec["coarse_mel"], spec["mel_lens"], spec["noise"]], [spec["mel"]], max_batch_size,
                     serving),
                 "vocoder": _write_model(
-                    tmp, "vocoder", lambda p: vocoder.export(p), [spec["spec"]], [spec["audio"]], max_batch_size,
-                    serving),
+                    tmp, "vocoder", _vocoder_export(vocoder, quantize_vocoder, generator, sampler_graph),
+                    [spec["spec"]], [spec["audio"]], max_batch_size, serving),
             }
             if include_step:
                 step_inputs = [_renamed(spec["mel"], "z_t"), ("log_snr", "TYPE_FP32", []), spec["cond"],
@@ -262,6 +309,7 @@ def export_triton_repository(
                 "max_frames_per_token": int(generator.fastpitch.max_token_duration),
                 "steps": steps,
                 "sampler": generator.settings.sampler,
+                "vocoder_quantization": quantize_vocoder and f"int8 {quantize_vocoder}",
                 "layer_budget": layer_budget if layer_budget is not None else generator.decoder.num_blocks,
                 "lineage": {
                     "class": type(generator).__name__,

@@ -40,8 +40,8 @@ import numpy as np
 
 from nemo_distill.runtime.text import MAX_CHARS, split_text
 
-__all__ = ["CharTokenizer", "OnnxTTSPipeline", "UnspeakableTextWarning", "main", "starting_noise", "verify_repository",
-           "write_wav"]
+__all__ = ["CharTokenizer", "OnnxTTSPipeline", "UnspeakableTextWarning", "main", "onnx_session", "starting_noise",
+           "verify_repository", "write_wav"]
 
 _SYNOGLYPHS = {"\u2019": "'", "\u201d": '"', "\u201c": '"'}  # NeMo's SYNOGLYPH2ASCII
 
@@ -148,12 +148,23 @@ class CharTokenizer:
         return batch
 
 
+def onnx_session(path: str, threads: int = 1, providers=None, spin: bool = False):
+    """An onnxruntime session on ``path`` with ``threads`` intra-op threads (one inter-op), on the CPU unless
+    ``providers`` say otherwise; ``spin`` lets idle workers wait busily (off: on shared cores they steal them)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(path, options, providers=providers or ["CPUExecutionProvider"])
+
+
 class OnnxTTSPipeline:
     """The repository's ensemble, run step by step with onnxruntime sessions (one per model)."""
 
     def __init__(self, repo: str, threads: int = 1, providers=None, spin: bool = False):
-        import onnxruntime as ort
-
         manifest_path = os.path.join(repo, "deploy.json")
         if not os.path.isfile(manifest_path):
             raise FileNotFoundError(f"{manifest_path} not found: {repo} is not a repository written by "
@@ -163,14 +174,9 @@ class OnnxTTSPipeline:
         verify_repository(repo, self.manifest)
         with open(os.path.join(repo, self.manifest["tokenizer"])) as f:
             self.tokenizer = CharTokenizer(json.load(f))
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        if not spin:  # spinning workers wait busily for work: on a machine whose cores are shared they steal them
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.sessions = {
-            step["model"]: ort.InferenceSession(os.path.join(repo, self.manifest["models"][step["model"]]["file"]),
-                                                options, providers=providers or ["CPUExecutionProvider"])
+            step["model"]: onnx_session(os.path.join(repo, self.manifest["models"][step["model"]]["file"]),
+                                        threads=threads, providers=providers, spin=spin)
             for step in self.manifest["pipeline"]
         }
 

@@ -78,6 +78,22 @@ class TritonTTSClient:
         except Exception as error:  # tritonclient's InferenceServerException, or the connection's own
             raise ConnectionError(f"no nemo_distill voice at {self.url} ({self.protocol}): {error}") from None
 
+    def model_statistics(self, models=("frontend", "sampler", "vocoder")) -> Dict[str, Dict[str, float]]:
+        """Triton's own cumulative statistics of ``models``: ``{model: {"requests", "compute_ms", "queue_ms"}}``
+        (successful requests, and the time they spent executing and waiting in the model's queue)."""
+        found = {}
+        for model in models:
+            stats = self.client.get_inference_statistics(model)
+            if self.protocol == "http":
+                entry = stats["model_stats"][0]["inference_stats"]
+                value = lambda key, field: int(entry[key][field])  # noqa: E731
+            else:
+                entry = stats.model_stats[0].inference_stats
+                value = lambda key, field: int(getattr(getattr(entry, key), field))  # noqa: E731
+            found[model] = {"requests": value("success", "count"), "compute_ms": value("compute_infer", "ns") / 1e6,
+                            "queue_ms": value("queue", "ns") / 1e6}
+        return found
+
     def _inputs(self, arrays: Dict[str, np.ndarray]) -> List:
         inputs = []
         for name, array in arrays.items():

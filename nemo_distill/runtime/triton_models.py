@@ -41,7 +41,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from nemo_distill.runtime.onnx_client import CharTokenizer, starting_noise, verify_repository
+from nemo_distill.runtime.onnx_client import CharTokenizer, onnx_session, starting_noise, verify_repository
 from nemo_distill.runtime.text import split_sentences
 
 __all__ = ["FrontendModel", "SamplerModel", "StreamingTTSModel", "TokenizerModel", "VocoderModel"]
@@ -87,19 +87,13 @@ class _OnnxGraphModel(_RepositoryModel):
 
     def initialize(self, args: Dict) -> None:
         super().initialize(args)
-        import onnxruntime as ort
-
         self.model_name = self.model_config["name"]
         entry = self.manifest["models"].get(self.model_name)
         if entry is None:
             raise ValueError(f"deploy.json has no model {self.model_name!r}")
         verify_repository(self.repo, {"models": {self.model_name: entry}})  # this model's own file, before its session
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(self.parameters.get("threads", "1"))
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(os.path.join(self.repo, entry["file"]), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = onnx_session(os.path.join(self.repo, entry["file"]),
+                                    threads=int(self.parameters.get("threads", "1")))
         self.output_names = [o["name"] for o in self.model_config["output"]]
 
     def read(self, request) -> Dict[str, np.ndarray]:
