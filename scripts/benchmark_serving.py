@@ -60,10 +60,10 @@ def parse_args(argv=None):
 
 
 def read_texts(args):
-    """The texts to send: the manifest's or the text file's (``nemo_distill.distillation.read_texts``, which names a
+    """The texts to send: the manifest's or the text file's (``nemo_distill.data.texts.read_texts``, which names a
     missing file or a bad line), or held-out generated sentences."""
     if args.manifest or args.text_file:
-        from nemo_distill.distillation import read_texts as read_text_source
+        from nemo_distill.data.texts import read_texts as read_text_source
 
         return read_text_source(args.manifest or args.text_file, limit=args.num_texts)
     from nemo_distill.data.sentences import generate_sentences

@@ -59,6 +59,9 @@ def _remove_unreadable(folder: str) -> int:
     return removed
 
 
+UTTERANCES_PER_WORKER = 16  # below this many utterances per worker, the pitch is computed in this process
+
+
 def precompute_supplementary_data(
     manifest: str, sup_data_path: str, dataset_kwargs: Dict, num_workers: int = 2, stats_file: str = None
 ) -> Dict[str, float]:
@@ -83,6 +86,9 @@ def precompute_supplementary_data(
         text_tokenizer=EnglishCharsTokenizer(punct=True, apostrophe=True, pad_with_space=True),
         pitch_norm=False, **dataset_kwargs,
     )
+    # each worker process pays librosa's start (its imports and its first pyin, ~2 s of CPU) before its first
+    # utterance: a manifest of a few dozen utterances is done sooner, and with half the CPU, in this process
+    num_workers = num_workers if len(dataset) >= UTTERANCES_PER_WORKER * num_workers else 0
     loader = DataLoader(_PitchOnly(dataset), batch_size=1, num_workers=num_workers, collate_fn=lambda items: items[0])
     voiced = []
     for pitch in tqdm(loader, total=len(dataset), desc="pitch (pyin)"):

@@ -20,43 +20,19 @@ and skips those already complete on disk; after a barrier, rank 0 writes the sto
 own device. The Trainer must be built with ``use_distributed_sampler=False`` (this module already splits the work).
 """
 
-import json
 import os
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import lightning.pytorch as pl
 import torch
 
 from nemo.utils import logging
 from nemo_distill.data.synthetic_shards import ShardSpec, SyntheticShardStore, seeded_noise
+from nemo_distill.data.texts import read_texts
 from nemo_distill.diffusion import SamplingOptions
 from nemo_distill.models import DiffusionSpectrogramGenerator
 
 __all__ = ["SyntheticDataGenerator", "check_texts", "generate_synthetic_data", "read_texts"]
-
-
-def read_texts(path: str, limit: Optional[int] = None) -> List[str]:
-    """Texts from a text file (one per line) or a NeMo JSON-lines manifest (its ``text`` field)."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"text source {path} does not exist")
-    texts = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            if line.startswith("{"):
-                try:
-                    entry = json.loads(line)
-                except ValueError as error:
-                    raise ValueError(f"{path}:{number} is neither a sentence nor valid JSON: {error}") from None
-                if not str(entry.get("text", "")).strip():
-                    raise ValueError(f"{path}:{number}: manifest entry without a 'text' field")
-                line = str(entry["text"]).strip()
-            texts.append(line)
-    if not texts:
-        raise ValueError(f"{path} holds no text")
-    return texts[:limit] if limit else texts
 
 
 class SyntheticDataGenerator(pl.LightningModule):
