@@ -172,20 +172,16 @@ def test_bad_input(make_cfg, tmp_path):
 
 
 def test_train_script_saves_the_model_and_one_sample_per_class(digit_corpus, classifier_nemo, tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
-
+    """scripts/train_guided.py's main in this process, on the config its hydra_runner would compose."""
     import soundfile as sf
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "train_guided.py"
-    proc = subprocess.run(
-        [sys.executable, str(script), f"backbone_path={classifier_nemo}",
-         f"train_dataset={digit_corpus}/train_manifest.json", f"validation_datasets={digit_corpus}/val_manifest.json",
-         *TINY_SCORE, "+trainer.max_steps=2", "trainer.accelerator=cpu", "+sample_steps=2",
-         f"exp_manager.exp_dir={tmp_path}", "+exp_manager.version=run"],
-        capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    from nemo_distill.utils.config import compose_config
+    from tts_fixtures import load_script
+
+    load_script("train_guided").main(compose_config("classifier_guided", [
+        f"backbone_path={classifier_nemo}", f"train_dataset={digit_corpus}/train_manifest.json",
+        f"validation_datasets={digit_corpus}/val_manifest.json", *TINY_SCORE, "+trainer.max_steps=2",
+        "trainer.accelerator=cpu", "+sample_steps=2", f"exp_manager.exp_dir={tmp_path}", "+exp_manager.version=run"]))
     log_dir = tmp_path / "ClassifierGuided" / "run"
     assert (log_dir / "ClassifierGuided.nemo").is_file()
     from nemo_distill.data.digits import DIGITS

@@ -328,6 +328,7 @@ def test_static_int8_vocoder_is_calibrated_on_the_voices_mels_and_a_bad_mode_is_
 
 
 # ------------------------------------------------------------------------------------------ the benchmark
+@pytest.mark.slow  # five fresh processes (the point of the benchmark), three of them importing NeMo
 def test_deploy_benchmark_measures_every_part_of_every_system_in_its_own_process(repo, voice, tmp_path):
     from omegaconf import open_dict
 
@@ -372,6 +373,7 @@ def test_deploy_benchmark_measures_every_part_of_every_system_in_its_own_process
 
 
 # -------------------------------------------------------------------------------------- the installed package
+@pytest.mark.slow
 def test_wheel_installed_in_a_fresh_venv_synthesizes_and_runs_onnx(voice, repo, tmp_path):
     """``pip wheel .``, installed (not editable) into a fresh venv, runs its entry points from a folder outside the
     checkout: text -> wav with the .nemo (NeMo, the configs inside the wheel), text -> wav through onnxruntime on the

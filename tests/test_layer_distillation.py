@@ -287,7 +287,7 @@ def test_export_script_records_the_budget_and_refuses_a_bad_one(voice, tmp_path,
 
 
 # ------------------------------------------------------------------------------------------------ report
-def test_benchmark_layer_report(layered, teacher_nemo, corpus, tmp_path):
+def test_benchmark_layer_report(layered, teacher_nemo, corpus, voice, tmp_path):
     """scripts/benchmark.py --layer-budgets: every model at full depth and each budget, MACs falling with the
     budget, the layer student compared with the model it was distilled from, the table and the plot."""
     from tts_fixtures import load_benchmark_script
@@ -298,7 +298,7 @@ def test_benchmark_layer_report(layered, teacher_nemo, corpus, tmp_path):
     out = tmp_path / "bench"
     results = module.main([teacher_nemo, "--manifest", manifest, "--sup-data-path", f"{root}/sup", "--students",
                            *paths, "--teacher-steps", "8", "--layer-budgets", "3", "2", "--no-wer", "--out-dir",
-                           str(out), "--max-utterances", "3"])
+                           str(out), "--max-utterances", "3", "--no-dnsmos", "--vocoder", voice[2]["vocoder"]])
     assert list(results) == ["recording", "teacher_8", "teacher_8_L3", "teacher_8_L2", "student_4", "student_4_L3",
                              "student_4_L2", "layers_4", "layers_4_L3", "layers_4_L2"]
     for model in ("teacher_8", "student_4", "layers_4"):

@@ -274,6 +274,7 @@ def test_guidance_stage_folds_the_guided_prediction(distilled, teacher_nemo):
         ProgressiveDistillationModel(cfg)
 
 
+@pytest.mark.slow
 def test_ddp_plan_runs_on_two_processes(teacher_nemo, corpus, distilled, tmp_path):
     """scripts/distill.py with two CPU processes (gloo): each rank writes its own shards (same data as one process),
     then every round (the layer stage too) trains on both ranks and rank 0 writes the students."""
@@ -315,7 +316,7 @@ def test_ddp_plan_runs_on_two_processes(teacher_nemo, corpus, distilled, tmp_pat
         "Student_2steps.nemo", "Student_2steps_layers.nemo", "Student_4steps.nemo"]
 
 
-def test_benchmark_distillation_report(distilled, teacher_nemo, corpus, tmp_path):
+def test_benchmark_distillation_report(distilled, teacher_nemo, corpus, voice, tmp_path):
     """scripts/benchmark.py --students: teacher at N, naive k and student k rows, L1 to the teacher, the plot."""
     from tts_fixtures import load_benchmark_script
 
@@ -325,7 +326,7 @@ def test_benchmark_distillation_report(distilled, teacher_nemo, corpus, tmp_path
     out = tmp_path / "bench"
     results = module.main([teacher_nemo, "--manifest", manifest, "--sup-data-path", f"{root}/sup", "--students",
                            *paths, "--teacher-steps", "8", "--no-wer", "--out-dir", str(out), "--max-utterances", "3",
-                           "--diversity-seeds", "2"])
+                           "--diversity-seeds", "2", "--no-dnsmos", "--vocoder", voice[2]["vocoder"]])
     assert list(results) == ["recording", "recording_mel", "teacher_8", "naive_4", "student_4", "naive_2",
                              "student_2"]
     assert results["teacher_8"]["l1_to_reference"] == 0.0

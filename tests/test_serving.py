@@ -34,6 +34,8 @@ PARAGRAPH = ("The first sentence is short. The second one is longer, with a comm
              "Is this the fourth? And this is the fifth and last.")
 MAX_TOKENS = 200
 
+pytestmark = pytest.mark.serving  # a real tritonserver: make test-fast leaves this file out
+
 
 @pytest.fixture(scope="module")
 def python_repo(voice, tmp_path_factory):

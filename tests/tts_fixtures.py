@@ -50,13 +50,19 @@ def write_tone_corpus(root: str, sample_rate: int = 22050, seed: int = 0):
     return manifest
 
 
-def load_benchmark_script():
-    """``scripts/benchmark.py`` as a module (its ``main`` runs in the test's process)."""
+def load_script(name: str):
+    """``scripts/<name>.py`` as a module, so that its ``main(argv)`` runs in the test's process (one NeMo import
+    fewer than a subprocess; the scripts' own process is tested where it is the point)."""
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "benchmark.py"
-    spec = importlib.util.spec_from_file_location("benchmark_script", path)
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_script", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_benchmark_script():
+    """``scripts/benchmark.py`` as a module (its ``main`` runs in the test's process)."""
+    return load_script("benchmark")

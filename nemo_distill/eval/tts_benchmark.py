@@ -269,6 +269,8 @@ def run_benchmark(
                                                      **sampling)
                 seconds += synthesis_seconds
                 audio_seconds += mel.shape[-1] * frame_seconds
+                if judge is None and perceptual_judge is None and (audio_dir is None or i >= audio_examples):
+                    continue  # no judge hears it and no example is written: the vocoder's time is not spent
                 for vocoder_name, vocode in vocoders.items():
                     audio = vocode(mel)
                     if judge is not None:

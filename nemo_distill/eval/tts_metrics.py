@@ -100,18 +100,30 @@ DNSMOS_SCORES = ("sig", "bak", "ovrl", "p808")
 class DnsmosJudge:
     """DNSMOS (Reddy et al. 2022), offline: P.835 speech quality (``sig``), background (``bak``) and overall
     (``ovrl``) MOS and the P.808 MOS (``p808``) of one utterance, on audio resampled to 16 kHz and clipped to
-    [-1, 1]; a clip shorter than the models' 9 s window is repeated to fill it (speechmos' own rule)."""
+    [-1, 1]; a clip shorter than the models' 9 s window is repeated to fill it (speechmos' own rule). speechmos'
+    models run in onnxruntime sessions of ``threads`` threads that do not spin (speechmos' own sessions take every
+    core and wait busily, which starves whatever else runs beside them)."""
 
-    def __init__(self):
+    def __init__(self, threads: int = 1):
         try:
             from speechmos import dnsmos
         except ImportError as error:
             raise ImportError("DNSMOS needs `pip install speechmos`") from error
-        self._dnsmos = dnsmos
+        from nemo_distill.runtime.onnx_client import onnx_session
+
+        models = os.path.join(os.path.dirname(dnsmos.__file__), "dnsmos_models")
+
+        class Sessions(dnsmos.DNSMOS):  # speechmos' scoring, with sessions of our own
+            def __init__(self):  # noqa  (the parent's would open sessions of its own first)
+                self.primary_model_path = os.path.join(models, "sig_bak_ovr.onnx")
+                self.onnx_sess = onnx_session(self.primary_model_path, threads=threads)
+                self.p808_onnx_sess = onnx_session(os.path.join(models, "model_v8.onnx"), threads=threads)
+
+        self._model = Sessions()
 
     def score(self, audio: np.ndarray, sample_rate: int) -> Dict[str, float]:
         import librosa
 
         audio16k = librosa.resample(np.asarray(audio, dtype=np.float32), orig_sr=sample_rate, target_sr=16000)
-        scores = self._dnsmos.run(np.clip(audio16k, -1.0, 1.0), sr=16000)
+        scores = self._model(np.clip(audio16k, -1.0, 1.0), 16000, False)  # what speechmos' dnsmos.run returns
         return {name: float(scores[f"{name}_mos"]) for name in DNSMOS_SCORES}
