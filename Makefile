@@ -6,8 +6,20 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 THREADS ?= 1
 DEMO_THREADS ?= 2
+TEST_WORKERS ?= 2
+# pytest-xdist: TEST_WORKERS processes (one per core), each test file on one of them (its fixtures built once)
+PYTEST := NEMO_DISTILL_TEST_THREADS=$(THREADS) $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-.PHONY: demo guided-demo toy-demo test tutorials install clean
+# Python writes the byte-code of what it imports (into .venv/ and the checkout's git-ignored __pycache__/ folders)
+# whatever the calling shell says: every script, test process and notebook kernel imports NeMo, 12-45 s a process
+# when its modules are compiled again on each import
+export PYTHONDONTWRITEBYTECODE :=
+IMPORTED_BY_THE_MODELS := import nemo_distill, nemo_distill.diffusion, nemo_distill.models, nemo_distill.distillation, \
+    nemo_distill.export.repository, nemo_distill.eval.tts_benchmark, nemo_distill.eval.deploy_benchmark
+IMPORTED_BY_THE_RUNTIME := import onnxruntime, onnx, tritonclient.http, tritonclient.grpc, faster_whisper, librosa, \
+    matplotlib.pyplot, nbclient, nbformat, ipykernel.kernelapp, pytest, xdist, hydra
+
+.PHONY: demo guided-demo toy-demo test test-fast tutorials install clean
 
 install: $(INSTALLED)
 
@@ -26,11 +38,13 @@ $(INSTALLED): setup.py requirements.txt requirements-test.txt requirements-corpu
 	$(PY) -m pip install --quiet --no-compile --no-deps nvidia-pytriton==0.7.0
 	$(PY) -m pip install --quiet --no-compile --no-warn-conflicts --upgrade --target $(VENV)/triton-python \
 	    "numpy<2" "onnxruntime>=1.17"
-	# byte-compile everything pip installed on all cores (pip compiles one file at a time: 184 s here, this 100 s),
-	# the Triton models' folder too (the server runs them with PYTHONDONTWRITEBYTECODE: they must come compiled);
-	# the few files that are not Python 3 (some packages' test data) fail, as they do under pip, and are skipped
-	$(PY) -m compileall -q -j 0 $(VENV)/lib $(VENV)/triton-python > /dev/null 2>&1 || true
-	$(PY) -c "import nemo_distill, nemo_distill.diffusion"
+	# byte-code: the Triton models' folder is compiled whole (the server runs it with PYTHONDONTWRITEBYTECODE; the
+	# few files that are not Python 3, some packages' test data, fail as they do under pip and are skipped); of the
+	# ~25,000 modules pip installed into .venv/lib, what the project imports is compiled by importing it, on both
+	# cores (7,500 of them; make install from a warm pip cache took 89 s here, 102 s compiling all), and what a
+	# script imports later, on its first import
+	$(PY) -m compileall -q -j 0 $(VENV)/triton-python > /dev/null 2>&1 || true
+	$(PY) -c "$(IMPORTED_BY_THE_RUNTIME)" & runtime=$$!; $(PY) -c "$(IMPORTED_BY_THE_MODELS)" && wait $$runtime
 	touch $@
 
 # A diffusion voice and its distilled students on CPU in ~75 min: Piper corpus -> FastPitch -> diffusion decoder -> wavs, benchmark, 256 -> 4 step distillation, report.md.
@@ -52,9 +66,15 @@ tutorials: $(INSTALLED)
 	$(PY) -m pip install --quiet "jupyterlab>=4"
 	$(VENV)/bin/jupyter lab tutorials/
 
-# The whole test suite; pytest's exit code 5 (no tests collected) is non-zero and fails the target like any failure.
+# The whole test suite, every tier; pytest's exit code 5 (no tests collected) is non-zero and fails the target like any
+# failure, and so does a test not marked slow that took more than 30 s (tests/duration_guard.py).
 test: $(INSTALLED)
-	NEMO_DISTILL_TEST_THREADS=$(THREADS) $(PY) -m pytest -q tests
+	$(PYTEST) tests
+
+# The fast tier: everything but the tests marked slow (two DDP processes, the wheel in a fresh venv, the notebooks),
+# serving (a real tritonserver) and notebook.
+test-fast: $(INSTALLED)
+	$(PYTEST) -m "not slow and not serving and not notebook" tests
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache .hypothesis

@@ -18,8 +18,34 @@ import os
 import pytest
 import torch
 
-# Two shared cores: one intra-op thread per test process avoids oversubscription (torch threads wait on each other).
-torch.set_num_threads(int(os.environ.get("NEMO_DISTILL_TEST_THREADS", "1")))
+import duration_guard
+
+# Two shared cores: one intra-op thread per test process avoids oversubscription (torch threads wait on each other);
+# make test runs two such processes (pytest-xdist workers), one per core. The scripts, notebook kernels and workers
+# the tests start take the same count (OpenMP's variable for torch, NEMO_DISTILL_THREADS for the notebooks): two
+# threads each beside a busy worker ran a notebook 4x slower.
+THREADS = os.environ.get("NEMO_DISTILL_TEST_THREADS", "1")
+torch.set_num_threads(int(THREADS))
+os.environ.update(OMP_NUM_THREADS=THREADS, NEMO_DISTILL_THREADS=THREADS)
+
+# Files by cost, the heaviest first: make test hands whole files to its two workers (--dist loadfile: a file's
+# fixtures are built once, on one worker) in collection order, so the long ones start first and the short ones fill
+# the gaps. (xdist 3.8's --dist loadgroup does not group under pytest 9: it renames a node attribute pytest 9 no
+# longer reads.)
+HEAVY_FILES_FIRST = (
+    "test_tutorials.py", "test_tutorial_digits.py", "test_deploy.py", "test_pretrained_vocoder.py", "test_progressive_distillation.py",
+    "test_serving.py", "test_layer_distillation.py", "test_diffusion_tts.py", "test_toy_distillation.py",
+    "test_vocoder.py", "test_guided_baseline.py", "test_classifier_guided.py", "test_one_step_distillation.py",
+)
+
+
+def pytest_configure(config):
+    duration_guard.install(config)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(HEAVY_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's own order is kept
 
 VOICE_STEPS = 4
 
