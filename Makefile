@@ -14,10 +14,6 @@ PYTEST := NEMO_DISTILL_TEST_THREADS=$(THREADS) $(PY) -m pytest -q -n $(TEST_WORK
 # whatever the calling shell says: every script, test process and notebook kernel imports NeMo, 12-45 s a process
 # when its modules are compiled again on each import
 export PYTHONDONTWRITEBYTECODE :=
-IMPORTED_BY_THE_MODELS := import nemo_distill, nemo_distill.diffusion, nemo_distill.models, nemo_distill.distillation, \
-    nemo_distill.export.repository, nemo_distill.eval.tts_benchmark, nemo_distill.eval.deploy_benchmark
-IMPORTED_BY_THE_RUNTIME := import onnxruntime, onnx, tritonclient.http, tritonclient.grpc, faster_whisper, librosa, \
-    matplotlib.pyplot, nbclient, nbformat, ipykernel.kernelapp, pytest, xdist, hydra
 
 .PHONY: demo guided-demo toy-demo test test-fast tutorials install clean
 
@@ -40,11 +36,11 @@ $(INSTALLED): setup.py requirements.txt requirements-test.txt requirements-corpu
 	    "numpy<2" "onnxruntime>=1.17"
 	# byte-code: the Triton models' folder is compiled whole (the server runs it with PYTHONDONTWRITEBYTECODE; the
 	# few files that are not Python 3, some packages' test data, fail as they do under pip and are skipped); of the
-	# ~25,000 modules pip installed into .venv/lib, what the project imports is compiled by importing it, on both
-	# cores (7,500 of them; make install from a warm pip cache took 89 s here, 102 s compiling all), and what a
-	# script imports later, on its first import
+	# ~25,000 modules pip installed into .venv/lib, what the project imports is compiled by importing it, and what a
+	# script imports later on its first import; scripts/warm_up.py also compiles librosa's pitch tracker and converts
+	# the pretrained HiFi-GAN, each half on its own core
 	$(PY) -m compileall -q -j 0 $(VENV)/triton-python > /dev/null 2>&1 || true
-	$(PY) -c "$(IMPORTED_BY_THE_RUNTIME)" & runtime=$$!; $(PY) -c "$(IMPORTED_BY_THE_MODELS)" && wait $$runtime
+	$(PY) scripts/warm_up.py --part runtime & runtime=$$!; $(PY) scripts/warm_up.py --part models && wait $$runtime
 	touch $@
 
 # A diffusion voice and its distilled students on CPU in ~75 min: Piper corpus -> FastPitch -> diffusion decoder -> wavs, benchmark, 256 -> 4 step distillation, report.md.
