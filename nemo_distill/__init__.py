@@ -19,7 +19,9 @@ The models live in :mod:`nemo_distill.models` (imports NeMo); the math in :mod:`
 """
 
 from nemo_distill.registration import register_with_nemo
+from nemo_distill.utils.threads import keep_torch_threads_under_numba
 
 __version__ = "0.1.0"
 
 register_with_nemo()
+keep_torch_threads_under_numba()
