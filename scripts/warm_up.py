@@ -50,7 +50,8 @@ def warm_models() -> None:
     from nemo_distill.utils.config import compose_config
 
     for preset in PRESETS:
-        print("pretrained HiFi-GAN for", preset, "->", pretrained_vocoder_path(compose_config(preset).model.preprocessor))
+        path = pretrained_vocoder_path(compose_config(preset).model.preprocessor)
+        print("pretrained HiFi-GAN for", preset, "->", path)
 
 
 def warm_runtime() -> None:

@@ -33,8 +33,8 @@ os.environ.update(OMP_NUM_THREADS=THREADS, NEMO_DISTILL_THREADS=THREADS)
 # the gaps. (xdist 3.8's --dist loadgroup does not group under pytest 9: it renames a node attribute pytest 9 no
 # longer reads.)
 HEAVY_FILES_FIRST = (
-    "test_tutorials.py", "test_tutorial_digits.py", "test_deploy.py", "test_pretrained_vocoder.py", "test_progressive_distillation.py",
-    "test_serving.py", "test_layer_distillation.py", "test_diffusion_tts.py", "test_toy_distillation.py",
+    "test_tutorials.py", "test_tutorial_digits.py", "test_deploy.py", "test_pretrained_vocoder.py",
+    "test_progressive_distillation.py", "test_serving.py", "test_layer_distillation.py", "test_diffusion_tts.py", "test_toy_distillation.py",
     "test_vocoder.py", "test_guided_baseline.py", "test_classifier_guided.py", "test_one_step_distillation.py",
 )
 

@@ -269,7 +269,7 @@ def run_benchmark(
                                                      **sampling)
                 seconds += synthesis_seconds
                 audio_seconds += mel.shape[-1] * frame_seconds
-                if judge is None and perceptual_judge is None and (audio_dir is None or i >= audio_examples):
+                if judge is None and perceptual_judge is None and not _keeps_example(audio_dir, i, audio_examples):
                     continue  # no judge hears it and no example is written: the vocoder's time is not spent
                 for vocoder_name, vocode in vocoders.items():
                     audio = vocode(mel)
@@ -312,8 +312,13 @@ def _synthesize(model, fastpitch, system: System, row: Dict, seed: int, load_aud
     return mel.cpu().numpy(), time.perf_counter() - start
 
 
+def _keeps_example(audio_dir, index, count) -> bool:
+    """Whether utterance ``index`` is written as an example wav (the first ``count``, when there is a folder)."""
+    return audio_dir is not None and index < count
+
+
 def _save_example(audio_dir, system_name, vocoder_name, index, audio, sample_rate, count):
-    if audio_dir is None or index >= count:
+    if not _keeps_example(audio_dir, index, count):
         return
     import soundfile as sf
 

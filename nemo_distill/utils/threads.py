@@ -36,6 +36,6 @@ def keep_torch_threads_under_numba() -> None:
     if "NUMBA_THREADING_LAYER" in os.environ:
         return
     os.environ["NUMBA_THREADING_LAYER"] = "workqueue"  # read when numba is imported, by this process and its children
-    config = getattr(sys.modules.get("numba.core.config"), "THREADING_LAYER", None)
-    if config == "default":  # numba imported already (NeMo's TTS helpers import it): the layer is chosen at launch
+    layer = getattr(sys.modules.get("numba.core.config"), "THREADING_LAYER", None)
+    if layer == "default":  # numba imported already (NeMo's TTS helpers import it): the layer is chosen at launch
         sys.modules["numba.core.config"].THREADING_LAYER = "workqueue"
