@@ -153,9 +153,14 @@ def _load_students(paths, teacher_path):
     return students, steps
 
 
-def _stages(students):
-    """Each student's distillation stage (progressive, dmd, consistency, layers, guidance): its row's name."""
-    return {path: str(student.cfg.distillation.get("stage", "progressive")) for path, student in students.items()}
+def _method_rows(students):
+    """Each student's row name (its distillation method's, nemo_distill.distillation.methods) and the students a
+    benchmark also samples at twice their steps."""
+    from nemo_distill.distillation.methods import method_of_student
+
+    methods = {path: method_of_student(student.cfg) for path, student in students.items()}
+    return ({path: method.benchmark_row for path, method in methods.items()},
+            [path for path, method in methods.items() if method.also_at_twice_steps])
 
 
 def _loader(model, manifest, sup_data_path):
@@ -257,8 +262,9 @@ def main(argv=None):
         systems, layer_models = _layer_report_systems(args, model, students, fastpitch is not None)
         reference = f"teacher_{args.teacher_steps}"
     elif students:
+        method_rows, twice = _method_rows(students)
         systems = distillation_systems(args.teacher_steps, student_steps, with_fastpitch=fastpitch is not None,
-                                       stages=_stages(students))
+                                       rows=method_rows, twice=twice)
         reference = f"teacher_{args.teacher_steps}"
     else:
         systems = default_systems(args.steps, args.samplers, with_fastpitch=fastpitch is not None)
@@ -321,15 +327,15 @@ def _layer_report_systems(args, model, students, with_fastpitch):
     for path, student in students.items():
         distillation = student.cfg.distillation
         name = "student"
-        if distillation.get("stage") == "layers":  # layers (calibrated skip scales), layers_sqrt, layers_none
+        if distillation.get("layer_budgets"):  # a layer student: <row> (calibrated skip scales), <row>_sqrt, _none
             rescale = distillation.get("layer_rescale", "calibrated")
-            name = "layers" if rescale == "calibrated" else f"layers_{rescale}"
-        entries.append({"name": name, "key": path,
+            name = _method_rows({path: student})[0][path] + ("" if rescale == "calibrated" else f"_{rescale}")
+        entries.append({"name": name, "key": path, "layered": bool(distillation.get("layer_budgets")),
                         "steps": int(student.cfg.diffusion.default_steps), "num_blocks": student.decoder.num_blocks,
                         "sha256": sha256_file(path), "teacher_sha256": distillation.get("teacher_sha256")})
     by_sha = {entry["sha256"]: entry for entry in entries}
     for entry in entries:  # a layer student's budgets are compared with the model it was distilled from
-        base = by_sha.get(entry.get("teacher_sha256")) if entry["name"].startswith("layers") else None
+        base = by_sha.get(entry.get("teacher_sha256")) if entry.get("layered") else None
         entry["full_depth_of"] = base["name"] if base is not None and base["steps"] == entry["steps"] else None
     names = [f"{e['name']}_{e['steps']}" for e in entries]
     if len(set(names)) != len(names):

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Progressive distillation of a diffusion voice: a teacher .nemo and texts in, one student .nemo per round out.
+"""Distillation of a diffusion voice: a teacher .nemo and texts in, one student .nemo per round out.
 
     python scripts/distill.py teacher=outputs/demo/teacher/DiffusionTTSSmall.nemo \
         texts=outputs/demo/corpus/train_manifest.json out_dir=outputs/distill plan.teacher_steps=256 \
@@ -23,7 +23,10 @@ Trainer's DDP ranks, e.g. ``trainer.devices=2 trainer.strategy=ddp trainer.accel
 N -> N/2 -> ... -> K, each with NeMo's ``exp_manager`` (checkpoints, TensorBoard) under ``out_dir/rounds/``, each
 ending in ``out_dir/students/<name>_<K>steps.nemo``. Killed at any point, the same command resumes: complete shards
 and finished rounds are reused, an interrupted round continues from its last checkpoint. ``guidance.scale=W`` first
-folds classifier-free guidance at weight W into the student (one network call per step instead of two).
+folds classifier-free guidance at weight W into the student (one network call per step instead of two); the other
+methods (``layers.budgets``, ``dmd.enabled``, ``consistency.enabled``) are listed in
+``nemo_distill/distillation/methods.py``. ``--config-name progressive_distillation`` (the former name of
+``distillation``) still works, with a deprecation warning.
 """
 
 import sys
@@ -32,10 +35,15 @@ import nemo_distill  # noqa: F401  (registers the package's config targets)
 from nemo.core.config import hydra_runner
 from nemo.utils import logging
 from nemo_distill.distillation import run_distillation
+from nemo_distill.utils.config import warn_if_deprecated_config
 
 
-@hydra_runner(config_path="../conf", config_name="progressive_distillation")
+@hydra_runner(config_path="../conf", config_name="distillation")
 def main(cfg):
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        warn_if_deprecated_config(HydraConfig.get().job.config_name)
     try:
         paths = run_distillation(cfg)
     except (ValueError, TypeError, FileNotFoundError) as error:  # bad input, a corrupt file, a busy folder

@@ -185,6 +185,75 @@ def test_a_heavy_import_in_the_math_or_the_runtime_is_found(package_copy):
     assert any("runtime/ must not import torch" in p for p in problems)
 
 
+# ------------------------------------------------------------------------------- the distillation methods' names
+REGISTRY = os.path.join("distillation", "methods.py")
+
+
+def registered_method_names(package_root: str) -> Set[str]:
+    """The names registered in ``distillation/methods.py``: the first argument of every ``DistillationMethod(...)``."""
+    path = os.path.join(package_root, REGISTRY)
+    names = set()
+    for node in ast.walk(ast.parse(open(path, encoding="utf-8").read(), path)):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "DistillationMethod" and node.args \
+                and isinstance(node.args[0], ast.Constant):
+            names.add(node.args[0].value)
+    return names
+
+
+def _registered_classes(package_root: str) -> Dict[str, str]:
+    """``{model class name: method name}`` of the registry's ``DistillationMethod(name, ModelClass, ...)`` lines."""
+    path = os.path.join(package_root, REGISTRY)
+    return {node.args[1].id: node.args[0].value
+            for node in ast.walk(ast.parse(open(path, encoding="utf-8").read(), path))
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "DistillationMethod"
+            and len(node.args) > 1 and isinstance(node.args[1], ast.Name)}
+
+
+def method_name_spellings(package_root: str, scripts_root: str) -> List[str]:
+    """Every string literal equal to a registered method's name in the package or the scripts outside the registry
+    (``path:line: 'name'``): the plan, the runner, the benchmark read names from the registry. The one exception: a
+    method's own model file may spell its own name, which is its config section's."""
+    names, classes, found = registered_method_names(package_root), _registered_classes(package_root), []
+    for root in (package_root, scripts_root):
+        for folder, _, files in os.walk(root):
+            for name in sorted(files):
+                path = os.path.join(folder, name)
+                if not name.endswith(".py") or os.path.relpath(path, package_root) == REGISTRY:
+                    continue
+                tree = ast.parse(open(path, encoding="utf-8").read(), path)
+                own = {classes[node.name] for node in tree.body
+                       if isinstance(node, ast.ClassDef) and node.name in classes}
+                for node in ast.walk(tree):
+                    if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names - own:
+                        found.append(f"{os.path.relpath(path, os.path.dirname(root))}:{node.lineno}: {node.value!r}")
+    return found
+
+
+def test_the_registry_names_the_methods():
+    assert registered_method_names(os.path.join(ROOT, PACKAGE)) == {
+        "progressive", "guidance", "layers", "dmd", "consistency"}
+
+
+def test_no_method_name_is_spelled_outside_the_registry():
+    assert method_name_spellings(os.path.join(ROOT, PACKAGE), os.path.join(ROOT, "scripts")) == []
+
+
+def test_a_planted_method_name_is_found(package_copy, tmp_path):
+    _plant(package_copy / "eval" / "tts_benchmark.py", 'ROW_OF_CONSISTENCY = {"consistency": "consistency"}')
+    _plant(package_copy / "models" / "consistency_distillation.py", 'OWN, OTHER = "consistency", "layers"')
+    scripts = tmp_path / "scripts"
+    shutil.copytree(os.path.join(ROOT, "scripts"), scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    _plant(scripts / "benchmark.py", 'if True:\n    STAGE = "dmd"')
+    found = method_name_spellings(str(package_copy), str(scripts))
+    last = lambda path: len(open(path).read().splitlines())  # noqa: E731  (a plant is a file's last line)
+    # a method's own model file may name its own section, not another method
+    assert sorted(found) == [f"nemo_distill/eval/tts_benchmark.py:{last(package_copy / 'eval' / 'tts_benchmark.py')}: "
+                     "'consistency'"] * 2 + [
+        "nemo_distill/models/consistency_distillation.py:"
+        f"{last(package_copy / 'models' / 'consistency_distillation.py')}: 'layers'",
+        f"scripts/benchmark.py:{last(scripts / 'benchmark.py')}: 'dmd'"]
+
+
 def test_no_library_code_loads_files_by_path():
     offenders = []
     for folder, _, files in os.walk(os.path.join(ROOT, PACKAGE)):

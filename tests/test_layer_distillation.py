@@ -151,7 +151,7 @@ def test_a_denoiser_saved_before_layer_budgets_loads_and_matches():
 def _cfg(teacher, manifest, out_dir, *overrides):
     from nemo_distill.utils.config import compose_config
 
-    return compose_config("progressive_distillation_tiny", [
+    return compose_config("distillation_tiny", [
         f"teacher={teacher}", f"texts={manifest}", f"out_dir={out_dir}", "exp_manager.create_tensorboard_logger=false",
         "plan.teacher_steps=8", "plan.student_steps=4", "layers.budgets=[2, 3]", "layers.round_steps=4", *overrides,
     ])

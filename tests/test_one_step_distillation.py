@@ -178,6 +178,7 @@ def test_bad_dmd_settings_refused_before_any_work(teacher_nemo, corpus, tmp_path
 
 
 def test_distillation_rows_are_named_by_stage_and_told_apart():
+    from nemo_distill.distillation import method_named
     from nemo_distill.eval.tts_benchmark import distillation_systems
 
     students = {"out/Student_2steps.nemo": 2, "out/Student_1steps.nemo": 1, "a/DMD_1steps_dmd.nemo": 1,
@@ -185,7 +186,10 @@ def test_distillation_rows_are_named_by_stage_and_told_apart():
     stages = {"out/Student_2steps.nemo": "progressive", "out/Student_1steps.nemo": "progressive",
               "a/DMD_1steps_dmd.nemo": "dmd", "b/DMDreg_1steps_dmd.nemo": "dmd",
               "out/Student_1steps_consistency.nemo": "consistency"}
-    systems = distillation_systems(256, students, with_fastpitch=True, stages=stages)
+    methods = {key: method_named(stage) for key, stage in stages.items()}
+    systems = distillation_systems(256, students, with_fastpitch=True,
+                                   rows={key: m.benchmark_row for key, m in methods.items()},
+                                   twice=[key for key, m in methods.items() if m.also_at_twice_steps])
     assert [s.name for s in systems] == [
         "recording", "recording_mel", "fastpitch", "teacher_256", "naive_2", "student_2", "consistency_2", "naive_1",
         "student_1", "dmd_1_DMD", "dmd_1_DMDreg", "consistency_1"]

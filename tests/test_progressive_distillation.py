@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 def _cfg(teacher, manifest, out_dir, *overrides):
     from nemo_distill.utils.config import compose_config
 
-    return compose_config("progressive_distillation_tiny", [
+    return compose_config("distillation_tiny", [
         f"teacher={teacher}", f"texts={manifest}", f"out_dir={out_dir}", "exp_manager.create_tensorboard_logger=false",
         *overrides,
     ])
@@ -216,11 +216,11 @@ def test_interrupted_round_resumes_and_keeps_finished_work(teacher_nemo, corpus,
     (256, 3, r"cannot halve 256 .* 3 .*nearest valid plans"),
 ])
 def test_bad_plan_refused_with_nearest_valid_plans(teacher_steps, student_steps, match):
-    from nemo_distill.distillation import plan_rounds
+    from nemo_distill.distillation import method_named, plan_rounds
 
     with pytest.raises(ValueError, match=match):
         plan_rounds(teacher_steps, student_steps)
-    assert [r.name for r in plan_rounds(16, 4, fold_guidance=True)] == [
+    assert [r.name for r in plan_rounds(16, 4, before=[method_named("guidance")])] == [
         "round_00_guidance_16", "round_01_16to8", "round_02_8to4"]
 
 
@@ -257,21 +257,21 @@ def test_other_teacher_in_the_same_folder_refused(distilled, corpus, tmp_path):
 def test_guidance_stage_folds_the_guided_prediction(distilled, teacher_nemo):
     from omegaconf import open_dict
 
-    from nemo_distill.models.progressive_distillation import ProgressiveDistillationModel
+    from nemo_distill.models import GuidanceFoldingModel
 
     out, _ = distilled
     cfg = _cfg(teacher_nemo, "unused", out).model
     with open_dict(cfg):
         cfg.teacher_path, cfg.teacher_steps, cfg.synthetic_data = teacher_nemo, 8, str(out / "synthetic")
-        cfg.stage, cfg.guidance_scale = "guidance", 2.0
-    model = ProgressiveDistillationModel(cfg)
+        cfg.guidance_scale = 2.0
+    model = GuidanceFoldingModel(cfg)
     assert model.student_steps == 8  # folding guidance keeps the step count
     torch.manual_seed(0)
     assert torch.isfinite(model.distillation_loss(next(iter(model._train_dl))))
     with open_dict(cfg):
         cfg.guidance_scale = 0.0
     with pytest.raises(ValueError, match="guidance_scale > 0"):
-        ProgressiveDistillationModel(cfg)
+        GuidanceFoldingModel(cfg)
 
 
 @pytest.mark.slow
@@ -284,7 +284,7 @@ def test_ddp_plan_runs_on_two_processes(teacher_nemo, corpus, distilled, tmp_pat
     from nemo_distill.models import DiffusionSpectrogramGenerator
 
     out = tmp_path / "ddp"
-    command = [sys.executable, "scripts/distill.py", f"--config-name=progressive_distillation_tiny",
+    command = [sys.executable, "scripts/distill.py", f"--config-name=distillation_tiny",
                f"teacher={teacher_nemo}", f"texts={corpus[1]}", f"out_dir={out}",
                "trainer.devices=2", "trainer.strategy=ddp", "trainer.accelerator=cpu",
                "layers.budgets=[1,2]", "layers.round_steps=2"]  # a reduced call leaves blocks without gradients

@@ -47,8 +47,8 @@ def test_one_step_dmd_and_consistency_close_most_of_the_naive_gap(fast_result):
     one_step = fast_result["one_step"]
     naive_gap = one_step["naive"]["swd"] - teacher
     assert naive_gap > 5 * teacher
-    assert one_step["dmd"]["swd"] - teacher < 0.15 * naive_gap
-    assert one_step["consistency"]["swd"] - teacher < 0.3 * naive_gap
+    assert one_step["dmd_generator"]["swd"] - teacher < 0.15 * naive_gap
+    assert one_step["consistency_student"]["swd"] - teacher < 0.3 * naive_gap
 
 
 def test_table_and_plot(fast_result, tmp_path):

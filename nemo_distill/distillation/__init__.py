@@ -12,15 +12,16 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Progressive distillation as a whole: the plan of rounds, the teacher's synthetic data over DDP ranks, and the
-round runner (each round trains a :class:`~nemo_distill.models.ProgressiveDistillationModel`).
+"""Distillation as a whole: the registry of methods, the plan of rounds, the teacher's synthetic data over DDP
+ranks, and the round runner (each round trains its method's model class).
 
-    from nemo_distill.distillation import run_distillation   # conf/progressive_distillation.yaml, scripts/distill.py
+    from nemo_distill.distillation import run_distillation   # conf/distillation.yaml, scripts/distill.py
 """
 
-from nemo_distill.distillation.plan import Round, plan_rounds
+from nemo_distill.distillation.methods import METHODS, DistillationMethod, method_named, register_method
+from nemo_distill.distillation.plan import Round, plan_from_config, plan_rounds
 from nemo_distill.distillation.rounds import run_distillation
 from nemo_distill.distillation.synthetic_data import SyntheticDataGenerator, generate_synthetic_data, read_texts
 
-__all__ = ["Round", "SyntheticDataGenerator", "generate_synthetic_data", "plan_rounds", "read_texts",
-           "run_distillation"]
+__all__ = ["METHODS", "DistillationMethod", "Round", "SyntheticDataGenerator", "generate_synthetic_data",
+           "method_named", "plan_from_config", "plan_rounds", "read_texts", "register_method", "run_distillation"]

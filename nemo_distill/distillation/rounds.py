@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The whole progressive-distillation plan in one call: synthetic data, then round after round, resumable.
+"""The whole distillation plan in one call: synthetic data, then round after round, resumable.
 
 Layout of ``out_dir``::
 
@@ -22,7 +22,8 @@ Layout of ``out_dir``::
                                       resuming another run's checkpoints or mixing two lineages
     synthetic/                        the teacher's shards (nemo_distill.data.synthetic_shards)
     rounds/round_01_256to128/         exp_manager folder of a round (checkpoints, TensorBoard)
-    students/<name>_128steps.nemo     the student of each round, a DiffusionSpectrogramGenerator
+    students/<name>_128steps.nemo     the student of each round, a DiffusionSpectrogramGenerator (file suffixes and
+                                      round names come from the methods' records, nemo_distill.distillation.methods)
     students/<name>_4steps_layers.nemo  the layer stage's student (``layers.budgets`` set): the last model, trained
                                       to run fewer residual blocks per call
     students/<name>_1steps_dmd.nemo   the DMD generator (``dmd.enabled``), distilled from the teacher (initialised
@@ -43,12 +44,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from nemo.utils import logging
 from nemo.utils.exp_manager import exp_manager
 from nemo_distill.data.synthetic_shards import SyntheticShardStore
-from nemo_distill.distillation.plan import Round, plan_rounds
+from nemo_distill.distillation.methods import METHODS, teacher_guidance
+from nemo_distill.distillation.plan import Round, plan_from_config
 from nemo_distill.distillation.synthetic_data import check_texts, generate_synthetic_data, read_texts
-from nemo_distill.models import DiffusionSpectrogramGenerator, DistributionMatchingDistillation, \
-    ProgressiveDistillationModel
-from nemo_distill.models.distribution_matching_distillation import DMD_ROUND_KEYS, check_dmd_config
-from nemo_distill.models.progressive_distillation import check_consistency_config
+from nemo_distill.models import DiffusionSpectrogramGenerator
 from nemo_distill.utils.files import sha256_file, sha256_text, write_json_atomic
 from nemo_distill.utils.locks import folder_lock
 
@@ -56,9 +55,7 @@ __all__ = ["run_distillation"]
 
 
 def _student_path(out_dir: str, name: str, step: Round) -> str:
-    suffix = {"guidance": "guided", "layers": "steps_layers", "dmd": "steps_dmd",
-              "consistency": "steps_consistency"}.get(step.stage, "steps")
-    return os.path.join(out_dir, "students", f"{name}_{step.student_steps}{suffix}.nemo")
+    return os.path.join(out_dir, "students", f"{name}_{step.student_steps}{step.method.student_suffix}.nemo")
 
 
 def _check_folder_lineage(out_dir: str, identity: dict) -> None:
@@ -81,35 +78,24 @@ def _check_folder_lineage(out_dir: str, identity: dict) -> None:
 
 
 def _identity(cfg: DictConfig, teacher_sha256: str, texts: List[str], guidance_scale: float) -> dict:
-    """Everything that changes what a folder's students are: a rerun that differs in any of it is refused."""
+    """Everything that changes what a folder's students are: a rerun that differs in any of it is refused. Every
+    ``after`` and ``branch`` method's section is recorded (None when off), under its name."""
     plan, synthetic, model = cfg.plan, cfg.synthetic, cfg.model
     container = lambda node: OmegaConf.to_container(node, resolve=True) if node is not None else None  # noqa: E731
-    return {
+    identity = {
         "teacher_sha256": teacher_sha256, "teacher_steps": int(plan.teacher_steps),
         "student_steps": int(plan.student_steps), "weighting": str(model.weighting), "guidance_scale": guidance_scale,
-        "guidance_weighting": str((cfg.get("guidance", {}) or {}).get("weighting") or model.weighting),
+        "guidance_weighting": str(teacher_guidance(cfg)[1] or model.weighting),
         "round_steps": int(model.round_steps), "weighting_gamma": float(model.get("weighting_gamma", 5.0)),
         "max_frames": model.get("max_frames"), "val_utterances": int(model.get("val_utterances", 0)),
         "batch_size": int(model.train_ds.batch_size), "optim": container(model.get("optim")),
         "texts_sha256": sha256_text("\n".join(texts)), "synthetic_seed": int(synthetic.seed),
         "shard_size": int(synthetic.shard_size),
-        "layers": container(cfg.layers) if _layer_budgets(cfg) else None,
-        "dmd": container(cfg.dmd) if _enabled(cfg, "dmd") else None,
-        "consistency": container(cfg.consistency) if _enabled(cfg, "consistency") else None,
     }
-
-
-def _enabled(cfg: DictConfig, section: str) -> bool:
-    return bool((cfg.get(section) or {}).get("enabled", False))
-
-
-def _branch_steps(cfg: DictConfig, section: str):
-    """The steps of the ``dmd`` / ``consistency`` branch, None when it is off."""
-    return int(cfg[section].get("steps", 1)) if _enabled(cfg, section) else None
-
-
-def _layer_budgets(cfg: DictConfig) -> list:
-    return list((cfg.get("layers") or {}).get("budgets") or [])
+    for method in METHODS.values():
+        if method.place in ("after", "branch"):
+            identity[method.name] = container(method.section(cfg)) if method.enabled(cfg) else None
+    return identity
 
 
 def _finished_student(path: str, teacher_sha256: str) -> bool:
@@ -125,20 +111,17 @@ def _finished_student(path: str, teacher_sha256: str) -> bool:
 
 
 def run_distillation(cfg: DictConfig) -> List[str]:
-    """Run a whole plan from a ``conf/progressive_distillation.yaml``-style config; returns the students' paths."""
+    """Run a whole plan from a ``conf/distillation.yaml``-style config; returns the students' paths."""
     out_dir = os.path.abspath(cfg.out_dir)
     plan, synthetic = cfg.plan, cfg.synthetic
     trainer_kwargs = _trainer_kwargs(cfg)
-    guidance_scale = float(cfg.get("guidance", {}).get("scale", 0.0) or 0.0)
-    rounds = plan_rounds(int(plan.teacher_steps), int(plan.student_steps), fold_guidance=guidance_scale > 0,
-                         distill_layers=bool(_layer_budgets(cfg)), dmd_steps=_branch_steps(cfg, "dmd"),
-                         consistency_steps=_branch_steps(cfg, "consistency"))
-    _check_branches(cfg, rounds)
+    guidance_scale = teacher_guidance(cfg)[0]
+    rounds = plan_from_config(cfg)
+    _check_sections(cfg, rounds)
     # every check before any file is written: the teacher's class, the texts (each one speakable), then the folder
     teacher = DiffusionSpectrogramGenerator.from_nemo(cfg.teacher)
-    if _layer_budgets(cfg):  # the budgets against the teacher's network, before any work
-        for budget in _layer_budgets(cfg) + [v for v in [cfg.layers.get("default_budget")] if v is not None]:
-            teacher.decoder.check_layer_budget(budget)
+    for method in {r.method.name: r.method for r in rounds}.values():  # sections against the teacher's network
+        method.model_class.check_against_teacher(method.section(cfg), teacher.decoder)
     teacher_sha256 = sha256_file(cfg.teacher)
     texts = read_texts(cfg.texts, limit=synthetic.get("max_texts"))
     check_texts(teacher, texts, source=str(cfg.texts))
@@ -167,30 +150,26 @@ def run_distillation(cfg: DictConfig) -> List[str]:
             if _finished_student(path, source_sha256):
                 logging.info(f"{step.name}: {path} is finished, not retrained")
             else:
-                generator_path = current if step.stage == "dmd" and cfg.dmd.get("init", "teacher") == "student" \
-                    else None
+                previous_student = current if current != teacher_path else None
                 _train_round(cfg, step, source, source_sha256, origin_sha256, synthetic_dir, data_sha256, path,
-                             generator_path)
+                             previous_student)
             paths.append(path)
             if not step.branch:
                 current, current_sha256 = path, sha256_file(path)
         return paths
 
 
-def _check_branches(cfg: DictConfig, rounds: List[Round]) -> None:
-    """The ``dmd`` and ``consistency`` sections, before any work (ValueError naming the bad key)."""
-    if _enabled(cfg, "dmd"):
-        check_dmd_config(cfg.dmd)
-        init = cfg.dmd.get("init", "teacher")
-        if init not in ("teacher", "student"):
-            raise ValueError(f"unknown dmd.init {init!r}; valid options: ['student', 'teacher']")
-        if init == "student" and not any(r.stage in ("progressive", "layers") for r in rounds):
-            raise ValueError("dmd.init=student needs a progressive round before it (plan.student_steps < "
-                             "plan.teacher_steps); the plan has none")
-        if int(cfg.dmd.get("generator_steps", 0)) < 1:
-            raise ValueError(f"dmd.generator_steps must be >= 1, got {cfg.dmd.get('generator_steps')}")
-    if _enabled(cfg, "consistency"):
-        check_consistency_config(cfg.consistency)
+def _check_sections(cfg: DictConfig, rounds: List[Round]) -> None:
+    """Every section of a method the plan runs, before any work (ValueError naming the bad key)."""
+    has_ladder = any(r.method.place in ("ladder", "after") for r in rounds)
+    for method in {r.method.name: r.method for r in rounds}.values():
+        method.model_class.check_section(method.section(cfg), plan_has_ladder=has_ladder)
+    unknown_enabled = [name for name, section in cfg.items()
+                       if isinstance(section, DictConfig) and section.get("enabled") and name not in METHODS
+                       and name not in ("trainer", "model", "exp_manager")]
+    if unknown_enabled:
+        raise ValueError(f"{unknown_enabled[0]}.enabled is set, but no distillation method is named "
+                         f"{unknown_enabled[0]!r}; registered: {sorted(METHODS)}")
 
 
 def _trainer_kwargs(cfg: DictConfig) -> dict:
@@ -204,53 +183,38 @@ def _trainer_kwargs(cfg: DictConfig) -> dict:
 
 
 def _train_round(cfg, step: Round, teacher_path: str, teacher_sha256: str, origin_sha256: str, synthetic_dir: str,
-                 data_sha256: str, path: str, generator_path: Optional[str] = None) -> None:
+                 data_sha256: str, path: str, previous_student: Optional[str] = None) -> None:
+    method, section = step.method, step.method.section(cfg)
     model_cfg = cfg.model.copy()
     with open_dict(model_cfg):
         model_cfg.teacher_path = teacher_path
         model_cfg.teacher_steps = step.teacher_steps
-        model_cfg.stage = step.stage
-        model_cfg.guidance_scale = float(cfg.get("guidance", {}).get("scale", 0.0) or 0.0)
         model_cfg.synthetic_data = synthetic_dir
-        if step.stage == "guidance":
-            model_cfg.weighting = cfg.get("guidance", {}).get("weighting", model_cfg.weighting)
-        if step.stage == "layers":
-            model_cfg.layers = cfg.layers
-        if step.stage == "consistency":
-            model_cfg.consistency = cfg.consistency
-        if step.stage == "dmd":
-            model_cfg.dmd = {k: v for k, v in cfg.dmd.items() if k not in DMD_ROUND_KEYS}
-            model_cfg.generator_path = generator_path
-            model_cfg.optim = {"lr": float(cfg.dmd.get("lr", 5e-5)), "betas": [0.9, 0.999], "weight_decay": 0.01}
+        for key, value in method.model_class.round_config(section, model_cfg, previous_student).items():
+            model_cfg[key] = value
     trainer_kwargs = _trainer_kwargs(cfg)
-    round_steps = int(cfg.model.round_steps)
-    if step.stage in ("layers", "consistency"):
-        round_steps = int(cfg[step.stage].get("round_steps") or round_steps)
-    if step.stage == "dmd":  # every optimizer step counts: fake_updates fake steps, then one generator step
-        model_class = DistributionMatchingDistillation
-        round_steps = int(cfg.dmd.generator_steps) * (int(cfg.dmd.get("fake_updates", 5)) + 1)
-        trainer_kwargs.pop("gradient_clip_val", None)  # manual optimization clips by itself (dmd.max_grad_norm)
-    else:
-        model_class = ProgressiveDistillationModel
-    if step.stage in ("layers", "dmd") and trainer_kwargs.get("strategy") == "ddp":
-        # a reduced call leaves the dropped blocks without gradients; a DMD turn trains one of its networks
+    round_steps = method.model_class.round_optimizer_steps(section, int(cfg.model.round_steps))
+    if method.manual_optimization:
+        trainer_kwargs.pop("gradient_clip_val", None)  # the method clips its own gradients
+    if method.find_unused_parameters and trainer_kwargs.get("strategy") == "ddp":
+        # e.g. a reduced call leaves the dropped blocks without gradients; a DMD turn trains one of its networks
         trainer_kwargs["strategy"] = "ddp_find_unused_parameters_true"
     trainer = pl.Trainer(**trainer_kwargs, max_steps=round_steps)
     exp_cfg = OmegaConf.to_container(cfg.get("exp_manager", {}) or {}, resolve=True)
     exp_cfg.update(explicit_log_dir=os.path.join(os.path.abspath(cfg.out_dir), "rounds", step.name),
                    resume_if_exists=True, resume_ignore_no_checkpoint=True, name=step.name)
     exp_manager(trainer, OmegaConf.create(exp_cfg))
-    model = model_class(model_cfg, trainer=trainer)
-    logging.info(f"{step.name}: {step.teacher_steps} -> {step.student_steps} steps ({step.stage}), teacher "
+    model = method.model_class(model_cfg, trainer=trainer)
+    logging.info(f"{step.name}: {step.teacher_steps} -> {step.student_steps} steps ({method.name}), teacher "
                  f"{teacher_path}")
     logging.info(f"{step.name}: training on {trainer.world_size} process{'es' if trainer.world_size > 1 else ''}")
     trainer.fit(model)
-    if getattr(model, "nonfinite_loss_step", None) is not None:
+    if model.nonfinite_loss_step is not None:
         raise RuntimeError(f"{step.name} stopped at step {model.nonfinite_loss_step} on a non-finite loss; its last "
                            "good checkpoint is kept, no student written")
     if trainer.is_global_zero:
         model.save_student(path, lineage={
-            "round": step.number, "teacher_path": teacher_path, "teacher_sha256": teacher_sha256,
+            "stage": method.name, "round": step.number, "teacher_path": teacher_path, "teacher_sha256": teacher_sha256,
             "origin_teacher_sha256": origin_sha256, "synthetic_data_sha256": data_sha256,
             "synthetic_data": synthetic_dir,
         })

@@ -183,7 +183,7 @@ def plot_layer_tradeoff(results: Dict[str, Dict], path: str) -> None:
             points = sorted((m, r[metric], r.get("layer_budget")) for m, r in points if r.get(metric) is not None)
             if not points:
                 continue
-            style = "o-" if curve.startswith("layers") else "s--"
+            style = "s--" if curve.split("_")[0] in ("teacher", "student") else "o-"  # layer students solid
             ax.plot([p[0] for p in points], [p[1] for p in points], style, label=curve)
             for macs, value, blocks in points:
                 ax.annotate(f"L{blocks}", (macs, value), fontsize=6, textcoords="offset points", xytext=(3, 3))

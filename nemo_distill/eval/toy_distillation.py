@@ -17,7 +17,8 @@
 A small MLP teacher is trained on a 2-D mixture, distilled round by round (``N -> N/2 -> ... -> 1``) with the
 two-step target, and every step count of the ladder is judged by the sliced Wasserstein distance to held-out
 data, for the teacher sampled naively at that step count and for the student of that step count.
-Plain torch on purpose: the networks are tiny, so this is a check of the math, not of the training stack.
+Plain torch loops on purpose (the networks are tiny, so this is a check of the math, not of the training stack), but
+the losses are the very functions the speech models train with (:mod:`nemo_distill.diffusion.distillation_losses`).
 """
 
 import copy
@@ -32,15 +33,12 @@ from nemo_distill.diffusion import (
     CosineSchedule,
     distillation_plan,
     noise_data,
-    prediction_to_x0_eps,
+    progressive_loss,
     sample,
-    student_step_log_snrs,
-    teacher_two_step,
-    two_step_target,
     weighted_denoising_loss,
 )
 from nemo_distill.eval.distances import mmd_squared, sliced_wasserstein
-from nemo_distill.eval.toy_one_step import ToyOneStepConfig, distill_consistency_toy, distill_dmd_toy
+from nemo_distill.eval.toy_one_step import ToyOneStepConfig, distill_consistency_toy, distill_dmd_toy, x0_function
 from nemo_distill.modules.toy_mlp import ToyMLPDenoiser
 
 __all__ = ["ToyDistillationConfig", "run_toy_distillation", "format_table", "plot_table"]
@@ -103,20 +101,11 @@ def distill_round(teacher, teacher_steps: int, x0_pool: torch.Tensor, schedule, 
     optimizer = torch.optim.AdamW(student.parameters(), lr=cfg.student_lr)
     lr_schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.round_iters)
 
-    def teacher_x0(z_t, log_snr):
-        return prediction_to_x0_eps(teacher(z_t, log_snr), z_t, log_snr, cfg.parameterization)[0]
-
+    teacher_x0, student_x0 = x0_function(teacher, cfg.parameterization), x0_function(student, cfg.parameterization)
     for _ in trange(cfg.round_iters, desc=f"round {teacher_steps}->{student_steps}", disable=not cfg.progress):
         x0 = x0_pool[torch.randint(0, len(x0_pool), (cfg.batch_size,))]
-        step_index = torch.randint(0, student_steps, (cfg.batch_size,))
-        log_snr_t, log_snr_mid, log_snr_s = student_step_log_snrs(schedule, student_steps, step_index)
-        z_t = noise_data(x0, log_snr_t, torch.randn_like(x0))
-        with torch.no_grad():
-            z_s = teacher_two_step(teacher_x0, z_t, log_snr_t, log_snr_mid, log_snr_s)
-            x0_target = two_step_target(z_t, z_s, log_snr_t, log_snr_s)
-        loss = weighted_denoising_loss(
-            student(z_t, log_snr_t), z_t, log_snr_t, x0_target, cfg.parameterization, cfg.student_weighting
-        )
+        loss = progressive_loss(student_x0, teacher_x0, x0, schedule, student_steps,
+                                weighting=cfg.student_weighting)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -174,11 +163,11 @@ def run_toy_distillation(cfg: ToyDistillationConfig) -> Dict:
     one_step = {}
     if cfg.dmd_iters > 0:
         generator = distill_dmd_toy(teacher, schedule, replace(one_step_cfg, iters=cfg.dmd_iters))
-        one_step["dmd"] = sample_distances(generator, 1)
+        one_step["dmd_generator"] = sample_distances(generator, 1)
     if cfg.consistency_iters > 0:
         student = distill_consistency_toy(teacher, schedule, x0_pool,
                                           replace(one_step_cfg, iters=cfg.consistency_iters))
-        one_step["consistency"] = sample_distances(student, 1)
+        one_step["consistency_student"] = sample_distances(student, 1)
     if one_step:
         one_step["naive"] = sample_distances(teacher, 1)
     return {"config": asdict(cfg), "rows": rows, "reference": reference, "one_step": one_step}

@@ -12,10 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""DMD and consistency distillation of a 2-D toy teacher: the one-step formulas checked in seconds on a CPU.
+"""DMD and consistency distillation of a 2-D toy teacher: the one-step methods checked in seconds on a CPU.
 
-The same losses as the TTS stages (:mod:`nemo_distill.diffusion.one_step`), on the toy MLP of
-:mod:`nemo_distill.eval.toy_distillation`, in plain torch loops.
+The very losses and schedule the speech models train with (:mod:`nemo_distill.diffusion.distillation_losses`: DMD's
+generator and fake-denoiser losses on DMD2's alternation of one optimizer-step counter, the consistency loss and its
+EMA), on the toy MLP of :mod:`nemo_distill.eval.toy_distillation`, in plain torch loops.
 """
 
 import copy
@@ -25,17 +26,17 @@ import torch
 from tqdm.auto import trange
 
 from nemo_distill.diffusion import (
-    consistency_target,
-    distribution_matching_loss,
-    noise_data,
+    consistency_loss,
+    dmd_fake_losses,
+    dmd_generator_losses,
+    dmd_generator_turn,
+    ema_update,
     prediction_to_x0_eps,
     sampling_log_snrs,
     simulate_steps,
-    student_step_log_snrs,
-    weighted_denoising_loss,
 )
 
-__all__ = ["ToyOneStepConfig", "distill_consistency_toy", "distill_dmd_toy"]
+__all__ = ["ToyOneStepConfig", "distill_consistency_toy", "distill_dmd_toy", "x0_function"]
 
 
 @dataclass
@@ -56,7 +57,8 @@ class ToyOneStepConfig:
     progress: bool = True
 
 
-def _x0_fn(model, parameterization):
+def x0_function(model, parameterization):
+    """A toy MLP ``(z_t [B, 2], log_snr [B]) -> prediction`` read as an x0-function (the losses' interface)."""
     return lambda z, log_snr: prediction_to_x0_eps(model(z, log_snr), z, log_snr, parameterization)[0]
 
 
@@ -70,7 +72,7 @@ def distill_dmd_toy(teacher, schedule, cfg: ToyOneStepConfig):
     fake_optimizer = torch.optim.AdamW(fake.parameters(), lr=cfg.fake_lr, weight_decay=0.01)
     log_snrs = sampling_log_snrs(schedule, cfg.steps)
     p = cfg.parameterization
-    real_x0, fake_x0, gen_x0 = _x0_fn(teacher, p), _x0_fn(fake, p), _x0_fn(generator, p)
+    real_x0, fake_x0, gen_x0 = x0_function(teacher, p), x0_function(fake, p), x0_function(generator, p)
 
     def generated(with_grad: bool):
         """One DDIM step of the generator from the state after a random number of its own steps."""
@@ -79,25 +81,23 @@ def distill_dmd_toy(teacher, schedule, cfg: ToyOneStepConfig):
         with torch.set_grad_enabled(with_grad):
             return gen_x0(z, log_snrs[step].expand(cfg.batch_size))
 
-    for _ in trange(cfg.iters, desc=f"DMD {cfg.steps}-step", disable=not cfg.progress):
-        for _ in range(cfg.fake_updates):  # the fake denoiser learns the generator's current distribution
+    def levels(low: float, high: float):
+        t = low + (high - low) * torch.rand(cfg.batch_size, dtype=torch.float64)
+        return schedule(t.clamp(min=1e-4, max=1.0 - 1e-4)).float()
+
+    # one optimizer-step counter, as the speech model's global_step: fake_updates fake steps, then the generator's
+    for step in trange(cfg.iters * (cfg.fake_updates + 1), desc=f"DMD {cfg.steps}-step", disable=not cfg.progress):
+        if dmd_generator_turn(step, cfg.fake_updates):
+            x = generated(with_grad=True)
+            loss = dmd_generator_losses(x, real_x0, fake_x0, levels(cfg.dmd_t_min, cfg.dmd_t_max))["loss"]
+            optimizer = gen_optimizer
+        else:  # the fake denoiser learns the generator's current distribution
             x = generated(with_grad=False)
-            log_snr = schedule(torch.rand(cfg.batch_size, dtype=torch.float64)).float()
-            z = noise_data(x, log_snr, torch.randn_like(x))
-            loss = weighted_denoising_loss(fake(z, log_snr), z, log_snr, x, p, cfg.fake_weighting)
-            fake_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            fake_optimizer.step()
-        x = generated(with_grad=True)
-        t = cfg.dmd_t_min + (cfg.dmd_t_max - cfg.dmd_t_min) * torch.rand(cfg.batch_size, dtype=torch.float64)
-        log_snr = schedule(t).float()
-        with torch.no_grad():
-            z = noise_data(x.detach(), log_snr, torch.randn_like(x))
-            x0_real, x0_fake = real_x0(z, log_snr), fake_x0(z, log_snr)
-        loss = distribution_matching_loss(x, x0_real, x0_fake)
-        gen_optimizer.zero_grad(set_to_none=True)
+            loss = dmd_fake_losses(x, fake_x0, levels(0.0, 1.0), weighting=cfg.fake_weighting)["loss"]
+            optimizer = fake_optimizer
+        optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        gen_optimizer.step()
+        optimizer.step()
     return generator.eval().requires_grad_(False)
 
 
@@ -109,19 +109,13 @@ def distill_consistency_toy(teacher, schedule, x0_pool: torch.Tensor, cfg: ToyOn
     target = copy.deepcopy(teacher).eval().requires_grad_(False)
     optimizer = torch.optim.Adam(student.parameters(), lr=cfg.lr)
     p = cfg.parameterization
-    teacher_x0, target_x0 = _x0_fn(teacher, p), _x0_fn(target, p)
-    for _ in trange(cfg.iters, desc="consistency", disable=not cfg.progress):
+    student_x0, teacher_x0, target_x0 = x0_function(student, p), x0_function(teacher, p), x0_function(target, p)
+    for _ in trange(cfg.iters, desc="consistency distillation", disable=not cfg.progress):
         x0 = x0_pool[torch.randint(0, len(x0_pool), (cfg.batch_size,))]
-        step = torch.randint(0, cfg.grid_steps, (cfg.batch_size,))
-        log_snr_t, _, log_snr_s = student_step_log_snrs(schedule, cfg.grid_steps, step)
-        z_t = noise_data(x0, log_snr_t, torch.randn_like(x0))
-        x0_target = consistency_target(teacher_x0, target_x0, z_t, log_snr_t, log_snr_s)
-        loss = weighted_denoising_loss(student(z_t, log_snr_t), z_t, log_snr_t, x0_target, p, "constant")
+        loss = consistency_loss(student_x0, teacher_x0, target_x0, x0, schedule, cfg.grid_steps, weighting="constant")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
         optimizer.step()
-        with torch.no_grad():
-            for ema, online in zip(target.parameters(), student.parameters()):
-                ema.lerp_(online, 1.0 - cfg.ema_decay)
+        ema_update(target, student, cfg.ema_decay)
     return student.eval().requires_grad_(False)

@@ -38,7 +38,7 @@ from nemo_distill.eval.plots import label_steps_axis, save_figure
 from nemo_distill.eval.tts_metrics import masked_mel_l1, teacher_forced_batches, word_error_rate
 
 __all__ = [
-    "STAGE_ROWS", "System", "default_systems", "distillation_systems", "format_table", "pairwise_seed_distance",
+    "System", "default_systems", "distillation_systems", "format_table", "pairwise_seed_distance",
     "plot_distillation", "plot_results",
     "run_benchmark", "table_rows", "write_csv",
 ]
@@ -72,19 +72,14 @@ def default_systems(steps: Sequence[int], samplers: Sequence[str], with_fastpitc
     return systems
 
 
-STAGE_ROWS = {"progressive": "student", "guidance": "student", "layers": "layers", "dmd": "dmd",
-              "consistency": "consistency"}
-
-
 def distillation_systems(teacher_steps: int, students: Dict[str, int], with_fastpitch: bool,
-                         stages: Optional[Dict[str, str]] = None) -> List[System]:
+                         rows: Optional[Dict[str, str]] = None, twice: Sequence[str] = ()) -> List[System]:
     """The distillation report: the calibration rows (the recording; its mel through each vocoder), the teacher at
     ``teacher_steps``, then for each step count k of the students (key -> k) the teacher sampled naively with k DDIM
-    steps and every student of k steps, named by its stage (``stages``: key -> ``progressive`` | ``dmd`` |
-    ``consistency`` | ...; ``student_k``, ``dmd_k``, ``consistency_k``, with the file name's first word added when two
-    share one; a consistency student of k steps also at 2k);
-    plus the plain-FastPitch reference."""
-    stages = stages or {}
+    steps and every student of k steps, in the row its method names (``rows``: key -> e.g. ``student``, ``dmd``;
+    default ``student``; ``<row>_k``, with the file name's first word added when two share one); the students of
+    ``twice`` also at 2k steps (a consistency model samples in more steps too); plus the plain-FastPitch reference."""
+    rows = rows or {}
     systems = [System("recording", "recording"), System("recording_mel", "recording_mel")]
     if with_fastpitch:
         systems.append(System("fastpitch", "fastpitch"))
@@ -92,14 +87,14 @@ def distillation_systems(teacher_steps: int, students: Dict[str, int], with_fast
     by_steps: Dict[int, List[str]] = {}
     for key, k in students.items():
         by_steps.setdefault(k, []).append(key)
-        if stages.get(key) == "consistency":  # a consistency model also samples in more steps: at 2k too
+        if key in twice:
             by_steps.setdefault(2 * k, []).append(key)
     for k in sorted(by_steps, reverse=True):
         systems.append(System(f"naive_{k}", "diffusion", k, "ddim", role="naive"))
-        rows = {key: STAGE_ROWS.get(stages.get(key) or "progressive", stages.get(key)) for key in by_steps[k]}
-        for key, row in rows.items():
+        rows_k = {key: rows.get(key, "student") for key in by_steps[k]}
+        for key, row in rows_k.items():
             name = f"{row}_{k}"
-            if list(rows.values()).count(row) > 1:  # two students of one stage and steps: told apart by file name
+            if list(rows_k.values()).count(row) > 1:  # two students of one stage and steps: told apart by file name
                 name += "_" + os.path.splitext(os.path.basename(str(key)))[0].split("_")[0]
             systems.append(System(name, "diffusion", k, "ddim", model=key, role=row))
     names = [s.name for s in systems]
@@ -447,9 +442,8 @@ def plot_distillation(results: Dict[str, Dict], path: str) -> None:
 
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
     teacher = [r for r in results.values() if r.get("role") == "teacher"]
-    roles = [("naive", "s--"), ("student", "o-")] + [
-        (role, style) for role, style in (("dmd", "D"), ("consistency", "^"), ("layers", "v"))
-        if any(r.get("role") == role for r in results.values())]
+    others = sorted({r.get("role") for r in results.values()} - {None, "teacher", "naive", "student"})
+    roles = [("naive", "s--"), ("student", "o-")] + list(zip(others, "D^vP<>X"))
     for ax, (metric, label) in zip(axes[0], metrics):
         for role, style in roles:
             points = sorted((r["steps"], value(r, metric)) for r in results.values() if r.get("role") == role

@@ -49,20 +49,18 @@ import copy
 from typing import Dict, Optional
 
 import torch
-import torch.nn.functional as F
 from lightning.pytorch import Trainer
 from omegaconf import DictConfig, OmegaConf
 
-from nemo.utils import logging
 from nemo_distill.diffusion import (
     WEIGHTINGS,
     SamplingOptions,
-    distribution_matching_loss,
-    masked_mean,
+    dmd_fake_losses,
+    dmd_generator_losses,
+    dmd_generator_turn,
     noise_data,
     sampling_log_snrs,
     simulate_steps,
-    weighted_denoising_loss,
 )
 from nemo_distill.models.diffusion_spectrogram_generator import DiffusionSpectrogramGenerator
 from nemo_distill.models.shard_distillation import ShardDistillationModel
@@ -77,8 +75,9 @@ DMD_DEFAULTS = {
     "max_grad_norm": 10.0,
 }
 
-# the round's settings (scripts/distill.py), not the model's
+# the section's keys for its round (the round runner, scripts/distill.py), not the model's
 DMD_ROUND_KEYS = ("enabled", "init", "generator_steps", "lr")
+DMD_INITS = ("teacher", "student")
 
 
 def check_dmd_config(section) -> Dict:
@@ -139,6 +138,31 @@ class DistributionMatchingDistillation(ShardDistillationModel):
         if float(self.dmd["adversarial_weight"]) > 0:
             self.discriminator = FeatureDiscriminator(self.fake_decoder.feature_channels)
 
+    @classmethod
+    def check_section(cls, section, plan_has_ladder: bool = True) -> None:
+        """The section of a distillation plan: the model's keys, plus ``init`` (the generator starts from the teacher
+        or the ladder's last student), ``generator_steps`` (>= 1) and ``lr``."""
+        check_dmd_config(section)
+        init = section.get("init", "teacher")
+        if init not in DMD_INITS:
+            raise ValueError(f"unknown dmd.init {init!r}; valid options: {sorted(DMD_INITS)}")
+        if init == "student" and not plan_has_ladder:
+            raise ValueError("dmd.init=student needs a progressive round before it (plan.student_steps < "
+                             "plan.teacher_steps); the plan has none")
+        if int(section.get("generator_steps", 0)) < 1:
+            raise ValueError(f"dmd.generator_steps must be >= 1, got {section.get('generator_steps')}")
+
+    @classmethod
+    def round_config(cls, section, model_cfg: DictConfig, previous_student: Optional[str]) -> Dict:
+        return {"dmd": {k: v for k, v in section.items() if k not in DMD_ROUND_KEYS},
+                "generator_path": previous_student if section.get("init", "teacher") == "student" else None,
+                "optim": {"lr": float(section.get("lr", 5e-5)), "betas": [0.9, 0.999], "weight_decay": 0.01}}
+
+    @classmethod
+    def round_optimizer_steps(cls, section, round_steps: int) -> int:
+        """Every optimizer step counts: ``fake_updates`` fake steps, then one generator step."""
+        return int(section.generator_steps) * (int(section.get("fake_updates", DMD_DEFAULTS["fake_updates"])) + 1)
+
     @property
     def temperature(self) -> float:
         """The generator's starting-noise scale (``dmd.temperature``, default the teacher's sampling temperature)."""
@@ -184,47 +208,37 @@ class DistributionMatchingDistillation(ShardDistillationModel):
         return self.discriminator(self.fake_decoder.features(z, log_snr, cond, coarse, mask), mask)
 
     def fake_loss(self, x, x0_teacher, cond, coarse, mask) -> Dict[str, torch.Tensor]:
-        """The fake denoiser's denoising loss on the generator's samples ``x`` (detached), plus the discriminator's."""
+        """The fake denoiser's denoising loss on the generator's samples ``x`` (detached), plus the discriminator's
+        (real: the teacher's samples ``x0_teacher``)."""
         x = x.detach()
-        log_snr = self._levels("fake_t_range", x.shape[0], x)
-        z = noise_data(x, log_snr, torch.randn_like(x)) * mask
         settings = self.teacher_decoder.settings
-        weighting = self.dmd["fake_weighting"] or settings.weighting
-        losses = {"fake_loss": weighted_denoising_loss(
-            self.fake_decoder.x0_prediction(z, log_snr, cond, coarse, mask), z, log_snr, x, "x0", weighting,
-            settings.weighting_gamma, mask=mask)}
-        total = losses["fake_loss"]
+        log_snr = self._levels("fake_t_range", x.shape[0], x)
+        logits = None
         if self.discriminator is not None:
-            losses["discriminator_loss"] = (F.softplus(self._logits(x, cond, coarse, mask)).mean()
-                                            + F.softplus(-self._logits(x0_teacher, cond, coarse, mask)).mean())
-            total = total + float(self.dmd["discriminator_weight"]) * losses["discriminator_loss"]
-        losses["loss"] = total
-        return losses
+            logits = (self._logits(x, cond, coarse, mask), self._logits(x0_teacher, cond, coarse, mask))
+        return dmd_fake_losses(x, self.x0_function(self.fake_decoder, cond, coarse, mask), log_snr,
+                               weighting=self.dmd["fake_weighting"] or settings.weighting,
+                               weighting_gamma=settings.weighting_gamma, mask=mask, logits=logits,
+                               discriminator_weight=float(self.dmd["discriminator_weight"]))
 
     def generator_loss(self, x, x0_teacher, cond, coarse, mask, paired_noise) -> Dict[str, torch.Tensor]:
         """The generator's loss for its samples ``x`` (with gradients) ``[B, n_mels, T]``; see the module docstring."""
         log_snr = self._levels("t_range", x.shape[0], x)
-        with torch.no_grad():
-            z = noise_data(x.detach(), log_snr, torch.randn_like(x)) * mask
-            x0_real = self.teacher_decoder.x0_prediction(z, log_snr, cond, coarse, mask,
-                                                         guidance_scale=float(self.dmd["guidance_scale"]))
-            x0_fake = self.fake_decoder.x0_prediction(z, log_snr, cond, coarse, mask)
-        losses = {"dmd_loss": distribution_matching_loss(x, x0_real, x0_fake, mask)}
-        total = losses["dmd_loss"]
+        real = self.x0_function(self.teacher_decoder, cond, coarse, mask,
+                                guidance_scale=float(self.dmd["guidance_scale"]))
+        paired = None
         if float(self.dmd["regression_weight"]) > 0:  # DMD's paired loss: the teacher's sample of the same noise
-            x_paired = self.generate(cond, coarse, mask, paired_noise, step=self.student_steps - 1, grad=True)
-            losses["regression_loss"] = masked_mean((x_paired - x0_teacher) ** 2, mask).mean()
-            total = total + float(self.dmd["regression_weight"]) * losses["regression_loss"]
-        if self.discriminator is not None:
-            losses["adversarial_loss"] = F.softplus(-self._logits(x, cond, coarse, mask)).mean()
-            total = total + float(self.dmd["adversarial_weight"]) * losses["adversarial_loss"]
-        losses["loss"] = total
-        return losses
+            paired = (self.generate(cond, coarse, mask, paired_noise, step=self.student_steps - 1, grad=True),
+                      x0_teacher)
+        fake_logits = self._logits(x, cond, coarse, mask) if self.discriminator is not None else None
+        return dmd_generator_losses(x, real, self.x0_function(self.fake_decoder, cond, coarse, mask), log_snr, mask,
+                                    paired=paired, regression_weight=float(self.dmd["regression_weight"]),
+                                    fake_logits=fake_logits, adversarial_weight=float(self.dmd["adversarial_weight"]))
 
     @property
     def generator_turn(self) -> bool:
         """Every ``fake_updates + 1``-th optimizer step is the generator's."""
-        return self.global_step % (int(self.dmd["fake_updates"]) + 1) == int(self.dmd["fake_updates"])
+        return dmd_generator_turn(self.global_step, int(self.dmd["fake_updates"]))
 
     def training_step(self, batch, batch_idx):
         generator_optimizer, fake_optimizer = self.optimizers()
@@ -240,11 +254,7 @@ class DistributionMatchingDistillation(ShardDistillationModel):
         else:
             x = self.generate(cond, coarse, mask, fresh_noise)
             losses, optimizer = self.fake_loss(x, x0_teacher, cond, coarse, mask), fake_optimizer
-        if not torch.isfinite(losses["loss"]):
-            logging.error(f"non-finite DMD loss at step {self.global_step}: stopping; the weights of the last good "
-                          "step are kept. Lower model.optim.lr.")
-            self.nonfinite_loss_step = int(self.global_step)
-            self.trainer.should_stop = True
+        if self.stop_if_nonfinite(losses["loss"]):
             return None
         self.decoder.zero_grad(set_to_none=True)
         self.fake_decoder.zero_grad(set_to_none=True)
@@ -263,8 +273,8 @@ class DistributionMatchingDistillation(ShardDistillationModel):
     # ------------------------------------------------------------------------------------------------ output
     def save_student(self, path: str, lineage: Optional[Dict] = None) -> str:
         """The generator as a ``DiffusionSpectrogramGenerator`` ``.nemo``: ``default_steps: dmd.steps``, the
-        generator's temperature, lineage (stage ``dmd``, every loss weight and noise range, ``lineage``)."""
+        generator's temperature, lineage (every loss weight and noise range, ``lineage``)."""
         dmd = {f"dmd_{key}": value for key, value in self.dmd.items()}
         return super().save_student(path, {
-            "stage": "dmd", "steps": int(self.student_steps), "generator_init": self._cfg.get("generator_path")
+            "steps": int(self.student_steps), "generator_init": self._cfg.get("generator_path")
             or "teacher", **dmd, **(lineage or {})}, {"temperature": self.temperature})

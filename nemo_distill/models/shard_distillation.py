@@ -18,9 +18,15 @@ A frozen ``teacher_decoder`` (the :class:`~nemo_distill.modules.mel_decoder.Diff
 ``teacher_path`` ``.nemo``, left out of checkpoints), a trainable student ``decoder``, loaders over a complete shard
 store (:mod:`nemo_distill.data.synthetic_shards`: FastPitch's conditioning and the teacher's samples, no recordings),
 the validation that compares the student's ``student_steps``-step samples with the teacher's from the same noise,
-and :meth:`save_student`, which writes the student as a ``DiffusionSpectrogramGenerator`` ``.nemo``. Subclasses
-(:class:`~nemo_distill.models.progressive_distillation.ProgressiveDistillationModel`,
-:class:`~nemo_distill.models.distribution_matching_distillation.DistributionMatchingDistillation`) add the loss.
+the stop on a non-finite loss, and :meth:`save_student`, which writes the student as a
+``DiffusionSpectrogramGenerator`` ``.nemo``. :class:`DecoderDistillationModel` adds one optimizer over the student's
+decoder and one loss per step (progressive rounds, guidance folding, layer and consistency distillation);
+:class:`~nemo_distill.models.distribution_matching_distillation.DistributionMatchingDistillation` trains two networks.
+
+A method's own config section (e.g. ``consistency``) is read by its class:
+:meth:`ShardDistillationModel.check_section`, :meth:`~ShardDistillationModel.round_config` and
+:meth:`~ShardDistillationModel.round_optimizer_steps` are what the round runner (:mod:`nemo_distill.distillation.rounds`, through the registry :mod:`nemo_distill.distillation.methods`)
+asks of it.
 """
 
 import copy
@@ -31,13 +37,14 @@ from lightning.pytorch import Trainer
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nemo.core.classes import ModelPT
+from nemo.utils import logging
 from nemo_distill.data.synthetic_shards import SyntheticUtterances, collate, seeded_noise
 from nemo_distill.diffusion import SamplingOptions, frame_mask
 from nemo_distill.models.diffusion_spectrogram_generator import DiffusionSpectrogramGenerator
 from nemo_distill.parts.tensorboard import log_mels_and_audio
 from nemo_distill.utils.files import atomic_path
 
-__all__ = ["ShardDistillationModel"]
+__all__ = ["DecoderDistillationModel", "ShardDistillationModel"]
 
 _TEACHER = "teacher_decoder."
 
@@ -49,8 +56,31 @@ class ShardDistillationModel(ModelPT):
 
     student_steps: int = 1
 
+    # ------------------------------------------------------------------ what the round runner asks of a method
+    @classmethod
+    def check_section(cls, section, plan_has_ladder: bool = True) -> None:
+        """The method's config section (a DictConfig or None), before any work: ValueError naming the bad key."""
+
+    @classmethod
+    def check_against_teacher(cls, section, teacher_decoder) -> None:
+        """The section against the teacher's decoder (e.g. its number of blocks), before any work."""
+
+    @classmethod
+    def round_config(cls, section, model_cfg: DictConfig, previous_student: Optional[str]) -> Dict:
+        """Keys the round runner sets in this method's model config, from its section (``previous_student``: the
+        ladder's last student, None on the teacher)."""
+        return {}
+
+    @classmethod
+    def round_optimizer_steps(cls, section, round_steps: int) -> int:
+        """The trainer's ``max_steps`` of a round of this method (``round_steps``: ``model.round_steps``)."""
+        return int(round_steps)
+
     def __init__(self, cfg: DictConfig, trainer: Optional[Trainer] = None,
                  teacher: Optional[DiffusionSpectrogramGenerator] = None):
+        if cfg.get("stage") is not None:  # the one model that held every method read its method from this key
+            logging.warning(f"{type(self).__name__}: config key stage={cfg.stage!r} is ignored: each distillation "
+                            "method is its own class (nemo_distill.distillation.methods.METHODS)")
         # the teacher is loaded (and so checked) before the data: a wrong file fails fast
         teacher = teacher if teacher is not None else DiffusionSpectrogramGenerator.from_nemo(cfg.teacher_path)
         super().__init__(cfg=cfg, trainer=trainer)
@@ -61,6 +91,7 @@ class ShardDistillationModel(ModelPT):
         self._register_load_state_dict_pre_hook(self._fill_teacher)
         self._check_data_matches()
         self._naive_val_l1 = None
+        self.nonfinite_loss_step: Optional[int] = None
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -86,6 +117,30 @@ class ShardDistillationModel(ModelPT):
         if found != expected:
             raise ValueError(f"the synthetic data {self._cfg.synthetic_data} were made for {found}, the teacher "
                              f"{self._cfg.teacher_path} has {expected}: regenerate them with this teacher")
+
+    def stop_if_nonfinite(self, loss: torch.Tensor) -> bool:
+        """True (and the trainer told to stop, :attr:`nonfinite_loss_step` set) when ``loss`` is not finite: the
+        weights of the last good step are kept and the round runner writes no student."""
+        if torch.isfinite(loss):
+            return False
+        logging.error(f"non-finite {type(self).__name__} loss at step {self.global_step}: stopping; the weights of "
+                      "the last good step are kept. Lower model.optim.lr.")
+        self.nonfinite_loss_step = int(self.global_step)
+        self.trainer.should_stop = True
+        return True
+
+    def loss_settings(self) -> Dict:
+        """The keywords every loss of :mod:`nemo_distill.diffusion.distillation_losses` takes from this round: the
+        loss weighting and the training states' noise temperature and start."""
+        settings = self.decoder.settings
+        return {"weighting": str(self._cfg.weighting), "weighting_gamma": float(self._cfg.get("weighting_gamma", 5.0)),
+                "temperature": float(settings.temperature), "t_start": float(settings.t_start)}
+
+    @staticmethod
+    def x0_function(decoder, cond, coarse, mask, **kwargs):
+        """``decoder``'s x0-function ``(z_t, log_snr) -> x0`` ``[B, n_mels, T]`` on this conditioning (``kwargs``:
+        ``guidance_scale``, ``layer_budget``)."""
+        return lambda z_t, log_snr: decoder.x0_prediction(z_t, log_snr, cond, coarse, mask, **kwargs)
 
     @property
     def sampling_layer_budget(self) -> Optional[int]:
@@ -184,6 +239,38 @@ class ShardDistillationModel(ModelPT):
     @classmethod
     def list_available_models(cls):
         return None
+
+
+class DecoderDistillationModel(ShardDistillationModel):
+    """A method with one loss per step and one optimizer over the student's decoder: subclasses implement
+    :meth:`distillation_loss` (a scalar) and :meth:`lineage` (what the student's ``distillation`` section records)."""
+
+    def setup_optimizer_param_groups(self):
+        self._optimizer_param_groups = [{"params": list(self.decoder.parameters())}]  # the student's decoder only
+
+    def distillation_loss(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def lineage(self) -> Dict:
+        """The method's settings recorded in its student (beyond the round runner's lineage)."""
+        return {"teacher_steps": int(self._cfg.teacher_steps), "steps": int(self.student_steps),
+                "weighting": str(self._cfg.weighting)}
+
+    def student_diffusion_settings(self) -> Dict:
+        """``diffusion`` config keys of the student that differ from the teacher's (beyond steps and sampler)."""
+        return {}
+
+    def training_step(self, batch, batch_idx):
+        loss = self.distillation_loss(batch)
+        if self.stop_if_nonfinite(loss):
+            return None
+        self.log("distill_loss", loss, prog_bar=True, batch_size=batch["lengths"].shape[0])
+        return loss
+
+    def save_student(self, path: str, lineage: Optional[Dict] = None) -> str:
+        """Write the student as a ``DiffusionSpectrogramGenerator`` ``.nemo`` (atomically, never over a finished one):
+        default steps = the student's, ``distillation`` = :meth:`lineage` + ``lineage``."""
+        return super().save_student(path, {**self.lineage(), **(lineage or {})}, self.student_diffusion_settings())
 
 
 def _drop_teacher(module, state_dict, prefix, local_metadata):
