@@ -153,7 +153,8 @@ def _cfg(teacher, manifest, out_dir, *overrides):
 
     return compose_config("distillation_tiny", [
         f"teacher={teacher}", f"texts={manifest}", f"out_dir={out_dir}", "exp_manager.create_tensorboard_logger=false",
-        "plan.teacher_steps=8", "plan.student_steps=4", "layers.budgets=[2, 3]", "layers.round_steps=4", *overrides,
+        "plan.teacher_steps=8", "plan.student_steps=4", "layers.budgets=[2, 3]", "layers.round_steps=16",
+        "model.optim.lr=3e-3", *overrides,
     ])
 
 
@@ -306,9 +307,10 @@ def test_benchmark_layer_report(layered, teacher_nemo, corpus, voice, tmp_path):
         assert macs[0] > macs[1] > macs[2]
         assert results[f"{model}_L2"]["layer_budget"] == 2 and results[f"{model}_L2"]["l1_to_full_depth"] > 0
     assert results["student_4"]["macs_per_utt"] == 4 * results["student_4"]["macs_per_call"]
-    # naive dropping and the trained budget start from the same full-depth model, and differ
+    # naive dropping and the trained budget start from the same full-depth model: the trained budget is the closer
     assert results["layers_4"]["l1_to_full_depth"] > 0  # training at the budgets moved the shared blocks too
-    assert results["layers_4_L2"]["l1_to_full_depth"] != results["student_4_L2"]["l1_to_full_depth"]
+    trained, dropped = results["layers_4_L2"]["l1_to_full_depth"], results["student_4_L2"]["l1_to_full_depth"]
+    assert trained < dropped
     table = (out / "layers_table.md").read_text()
     assert "M MACs / call" in table and "L1 to full depth" in table and (out / "layers.png").stat().st_size > 0
 

@@ -24,6 +24,8 @@ import torch
 
 
 REPO = Path(__file__).resolve().parents[1]
+# enough steps at a high enough rate that a student measurably learns its target (the benchmark's directional check)
+TRAINED = ("model.round_steps=40", "model.optim.lr=3e-3")
 
 
 def _cfg(teacher, manifest, out_dir, *overrides):
@@ -31,7 +33,7 @@ def _cfg(teacher, manifest, out_dir, *overrides):
 
     return compose_config("distillation_tiny", [
         f"teacher={teacher}", f"texts={manifest}", f"out_dir={out_dir}", "exp_manager.create_tensorboard_logger=false",
-        *overrides,
+        *TRAINED, *overrides,
     ])
 
 
@@ -329,7 +331,6 @@ def test_benchmark_distillation_report(distilled, teacher_nemo, corpus, voice, t
                            "--diversity-seeds", "2", "--no-dnsmos", "--vocoder", voice[2]["vocoder"]])
     assert list(results) == ["recording", "recording_mel", "teacher_8", "naive_4", "student_4", "naive_2",
                              "student_2"]
-    assert results["teacher_8"]["l1_to_reference"] == 0.0
     # two seeds of a sentence differ for every diffusion row; the calibration rows have no such column
     assert all(r["diversity"] > 0 for r in results.values() if r["kind"] == "diffusion")
     assert "diversity" not in results["recording_mel"] and "diversity" in (out / "table.md").read_text()
@@ -337,7 +338,9 @@ def test_benchmark_distillation_report(distilled, teacher_nemo, corpus, voice, t
         for role in ("naive", "student"):
             r = results[f"{role}_{k}"]
             assert r["role"] == role and r["denoiser_calls"] == k and r["l1_to_reference"] > 0
-    assert results["student_2"]["l1_to_reference"] != results["naive_2"]["l1_to_reference"]
+    # each student is closer to its teacher's full-step sample from the same noise than naive sampling at its steps
+    for k in (4, 2):
+        assert results[f"student_{k}"]["l1_to_reference"] < results[f"naive_{k}"]["l1_to_reference"]
     assert "L1 to reference" in (out / "table.md").read_text() and (out / "distillation.png").stat().st_size > 0
     with pytest.raises(SystemExit, match="was not distilled from"):
         module.main([paths[0], "--manifest", manifest, "--sup-data-path", f"{root}/sup", "--students", paths[1],

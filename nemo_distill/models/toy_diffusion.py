@@ -14,8 +14,10 @@
 
 """A diffusion model of 2-D toy data as a NeMo ``ModelPT``: the diffusion core driven by NeMo and Lightning.
 
-Small enough to train in seconds on a CPU; used to check registration (``.nemo`` save/restore of a plugin
-class with ``_target_: nemo_distill...`` submodules) and, later, the distillation pipeline on tiny tensors.
+Small enough to train in seconds on a CPU; used to check registration (``.nemo`` save/restore of a plugin class with
+``_target_: nemo_distill...`` submodules) and, in tests, as a ``.nemo`` of another class that the voice's loaders
+refuse. The 2-D distillation toy (:mod:`nemo_distill.eval.toy_distillation`) trains plain MLPs with the same losses
+as the speech models instead: its point is the math, not NeMo's training stack.
 """
 
 from typing import Optional
