@@ -66,7 +66,7 @@ def read_texts(args):
         from nemo_distill.data.texts import read_texts as read_text_source
 
         return read_text_source(args.manifest or args.text_file, limit=args.num_texts)
-    from nemo_distill.data.sentences import generate_sentences
+    from corpus_builders.sentences import generate_sentences
 
     return generate_sentences(args.num_texts, seed=20261202)  # a seed no corpus of the demos uses
 

@@ -25,16 +25,16 @@ Examples::
     # spoken digits "zero".."nine", 1-s clips at 16 kHz, 100 renditions each from espeak-ng and Piper voices
     python scripts/build_corpus.py digits --out-dir data/digits --per-digit 100
 
-Reruns reuse finished wavs; see :mod:`nemo_distill.data.corpus` and :mod:`nemo_distill.data.digits`.
+Reruns reuse finished wavs; see :mod:`corpus_builders.corpus` and :mod:`corpus_builders.digits`.
 """
 
 import argparse
 import sys
 import time
 
-from nemo_distill.data.corpus import build_corpus
-from nemo_distill.data.engines import EngineNotAvailableError, make_engine, parse_espeak_voice
-from nemo_distill.data.sentences import generate_sentences, read_sentences
+from corpus_builders.corpus import build_corpus
+from corpus_builders.engines import EngineNotAvailableError, make_engine, parse_espeak_voice
+from corpus_builders.sentences import generate_sentences, read_sentences
 
 DEFAULT_ESPEAK_VOICES = ("en-us", "en-gb", "en-us+m3", "en-us+f2")
 
@@ -76,7 +76,7 @@ def parse_digits_args(argv):
 
 
 def main_digits(argv) -> int:
-    from nemo_distill.data.digits import build_digit_corpus
+    from corpus_builders.digits import build_digit_corpus
 
     args = parse_digits_args(argv)
     try:

@@ -14,11 +14,16 @@
 
 import math
 import os
+import sys
 
 import pytest
 import torch
 
 import duration_guard
+
+# the corpus builders are not installed: they live beside the scripts (scripts/corpus_builders/), where the tests
+# import them from
+sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
 
 # Two shared cores: one intra-op thread per test process avoids oversubscription (torch threads wait on each other);
 # make test runs two such processes (pytest-xdist workers), one per core. The scripts, notebook kernels and workers
@@ -77,7 +82,7 @@ def corpus(tmp_path_factory):
 @pytest.fixture(scope="session")
 def digit_corpus(tmp_path_factory):
     """A spoken-digit corpus of espeak-ng clips, one rendition of each digit per split, as its folder."""
-    from nemo_distill.data.digits import build_digit_corpus
+    from corpus_builders.digits import build_digit_corpus
 
     root = tmp_path_factory.mktemp("digit_corpus")
     build_digit_corpus(root, per_digit=3, engines=("espeak",), splits=(1, 1, 1), seed=0, progress=False)

@@ -184,7 +184,7 @@ def test_train_script_saves_the_model_and_one_sample_per_class(digit_corpus, cla
         "trainer.accelerator=cpu", "+sample_steps=2", f"exp_manager.exp_dir={tmp_path}", "+exp_manager.version=run"]))
     log_dir = tmp_path / "ClassifierGuided" / "run"
     assert (log_dir / "ClassifierGuided.nemo").is_file()
-    from nemo_distill.data.digits import DIGITS
+    from corpus_builders.digits import DIGITS
 
     for word in DIGITS:
         audio, rate = sf.read(log_dir / "samples" / f"{word}.wav")

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Synthetic speech corpus builder: sentences, engines, manifests, idempotent reruns (nemo_distill.data.corpus).
+"""Synthetic speech corpus builder: sentences, engines, manifests, idempotent reruns (corpus_builders.corpus).
 
 espeak-ng is required (``apt-get install espeak-ng``; the Makefile installs it): without it these tests fail with
 that hint instead of skipping. Piper (``pip install -e .[corpus]``, which ``make test`` does) is required the same way.
@@ -28,8 +28,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from nemo_distill.data.corpus import SPLITS, build_corpus, read_manifest, split_counts, trim_and_normalize
-from nemo_distill.data.engines import (
+from corpus_builders.corpus import SPLITS, build_corpus, read_manifest, split_counts, trim_and_normalize
+from corpus_builders.engines import (
     ESPEAK_INSTALL,
     PIPER_INSTALL,
     EngineNotAvailableError,
@@ -38,7 +38,7 @@ from nemo_distill.data.engines import (
     is_complete_wav,
     parse_espeak_voice,
 )
-from nemo_distill.data.sentences import MAX_WORDS, MIN_WORDS, generate_sentences, read_sentences, vocabulary
+from corpus_builders.sentences import MAX_WORDS, MIN_WORDS, generate_sentences, read_sentences, vocabulary
 
 REPO = Path(__file__).resolve().parents[1]
 FIELDS = {"audio_filepath", "text", "normalized_text", "duration", "speaker"}

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Spoken-digit corpus (nemo_distill.data.digits, ``build_corpus.py digits``): labels, 1-s clips, splits, reruns.
+"""Spoken-digit corpus (corpus_builders.digits, ``build_corpus.py digits``): labels, 1-s clips, splits, reruns.
 
 Needs espeak-ng and Piper like tests/test_corpus.py (installed by ``make test``): missing, they fail with the hint.
 """
@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nemo_distill.data.corpus import SPLITS, read_manifest
-from nemo_distill.data.digits import DIGITS, build_digit_corpus, fit_clip, plan_digit_corpus, random_voice
-from nemo_distill.data.engines import EspeakEngine, PiperEngine
+from corpus_builders.corpus import SPLITS, read_manifest
+from corpus_builders.digits import DIGITS, build_digit_corpus, fit_clip, plan_digit_corpus, random_voice
+from corpus_builders.engines import EspeakEngine, PiperEngine
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -26,9 +26,9 @@ from omegaconf import DictConfig
 
 from nemo_distill.parts.mel_settings import mel_settings_mismatch
 
-__all__ = ["MEL_KEYS", "check_manifest_labels", "clip_mel_mismatch", "label_loader"]
+__all__ = ["CLIP_MEL_KEYS", "check_manifest_labels", "clip_mel_mismatch", "label_loader"]
 
-MEL_KEYS = ("sample_rate", "n_mels", "frames", "mel_mean", "mel_scale")
+CLIP_MEL_KEYS = ("sample_rate", "n_mels", "frames", "mel_mean", "mel_scale")
 
 
 def check_manifest_labels(manifest: str, labels: Sequence[str]) -> None:
@@ -59,6 +59,6 @@ def label_loader(cfg: DictConfig, labels: Sequence[str], sample_rate: int, shuff
 
 
 def clip_mel_mismatch(ours: Dict, theirs: Dict) -> Dict[str, tuple]:
-    """``{key: (ours, theirs)}`` for every setting of the clips' log-mel space (``MEL_KEYS`` and ``preprocessor``)
+    """``{key: (ours, theirs)}`` for every setting of the clips' log-mel space (``CLIP_MEL_KEYS`` and ``preprocessor``)
     that differs between two models (a classifier, a generator, a judge)."""
-    return mel_settings_mismatch(ours, theirs, keys=(*MEL_KEYS, "preprocessor"))
+    return mel_settings_mismatch(ours, theirs, keys=(*CLIP_MEL_KEYS, "preprocessor"))

@@ -27,7 +27,7 @@ variant (``+m3``, ``+f2``, ``+klatt`` ...), a speed and a pitch, or the Piper vo
 ``noise_scale`` and ``noise_w``. Splits are drawn per digit (a seeded shuffle of its renditions), so every split
 holds every digit in proportion. Clips are silence-trimmed, peak-normalised and centred in ``clip_s`` seconds
 (cropped around their centre if longer). Writes are atomic and a rerun reuses every finished wav, as in
-:mod:`nemo_distill.data.corpus`. No NeMo import.
+:mod:`corpus_builders.corpus`. No NeMo import.
 """
 
 import json
@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from nemo_distill.data.corpus import SPLITS, split_counts, trim_and_normalize, wav_name
-from nemo_distill.data.engines import TTSEngine, is_complete_wav, make_engine
+from corpus_builders.corpus import SPLITS, split_counts, trim_and_normalize, wav_name
+from corpus_builders.engines import TTSEngine, is_complete_wav, make_engine
 from nemo_distill.utils.files import write_text_atomic
 from nemo_distill.utils.locks import folder_lock
 
@@ -150,7 +150,7 @@ def build_digit_corpus(
     """Synthesise ``per_digit`` renditions of each of ``DIGITS`` into ``out_dir`` (see the module docstring).
 
     ``engines`` names the engines that take turns (each checked first: a missing one raises
-    :class:`~nemo_distill.data.engines.EngineNotAvailableError` with its install command); ``engine_objects``
+    :class:`~corpus_builders.engines.EngineNotAvailableError` with its install command); ``engine_objects``
     overrides their construction (tests). Returns the ``corpus.json`` content (counts, seconds, failures).
     """
     with folder_lock(str(out_dir), what="corpus build"):  # one build per folder at a time

@@ -22,7 +22,7 @@ Layout written by :func:`build_corpus`::
     out_dir/corpus.json                        settings, speakers (id -> engine voice), counts, failures
 
 A wav's name hashes its text, engine voice, sample rate and post-processing, so a rerun reuses every finished wav
-(a readable, complete wav: :func:`~nemo_distill.data.engines.is_complete_wav`) untouched and only synthesises
+(a readable, complete wav: :func:`~corpus_builders.engines.is_complete_wav`) untouched and only synthesises
 missing, truncated or corrupt ones, or those whose settings changed. Every file is written to a temporary name in
 its folder and renamed (``os.replace``), so an interrupted run leaves no half-written wav or manifest behind.
 Splits are a seeded shuffle of the de-duplicated texts, hence disjoint by text. Utterances the engine fails on are
@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from nemo_distill.data.engines import TTSEngine, is_complete_wav
+from corpus_builders.engines import TTSEngine, is_complete_wav
 from nemo_distill.utils.files import write_text_atomic
 from nemo_distill.utils.locks import folder_lock
 
@@ -242,7 +242,7 @@ def build_corpus(
 
     Args:
         out_dir: corpus folder (created).
-        engine: a :class:`~nemo_distill.data.engines.TTSEngine` (checked with ``check_available`` first).
+        engine: a :class:`~corpus_builders.engines.TTSEngine` (checked with ``check_available`` first).
         texts: sentences; duplicates are dropped so that splits are disjoint by text.
         voices: engine voice parameters per speaker id (``voices[i]`` is speaker ``i``); ``None``: one speaker
             with the engine's default voice.
