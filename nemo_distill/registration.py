@@ -26,7 +26,7 @@ NeMo 3.0 refuses any ``target``/``_target_`` outside ``nemo.core.classes.common.
 import importlib.abc
 import sys
 
-__all__ = ["TARGET_PREFIX", "is_registered", "register_with_nemo"]
+__all__ = ["TARGET_PREFIX", "register_with_nemo"]
 
 TARGET_PREFIX = "nemo_distill."
 _NEMO_COMMON = "nemo.core.classes.common"
@@ -77,9 +77,3 @@ def register_with_nemo() -> None:
         _remove_hook()
     elif not any(isinstance(finder, _RegisterOnImport) for finder in sys.meta_path):
         sys.meta_path.insert(0, _RegisterOnImport())
-
-
-def is_registered() -> bool:
-    """True if NeMo is imported and its allow-list holds this package's prefix."""
-    common = sys.modules.get(_NEMO_COMMON)
-    return common is not None and TARGET_PREFIX in getattr(common, "ALLOWED_TARGET_PREFIXES", ())

@@ -64,7 +64,6 @@ import torch
 from omegaconf import open_dict
 from tqdm import tqdm
 
-import nemo_distill  # noqa: F401
 from nemo_distill.eval.layer_benchmark import (
     denoiser_call_costs,
     format_layer_table,

@@ -35,7 +35,6 @@ import torch
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
-import nemo_distill  # noqa: F401  (registers the package's config targets)
 from nemo_distill.diffusion.samplers import SAMPLERS
 from nemo_distill.eval.distances import frechet_distance
 from nemo_distill.eval.guided_benchmark import (

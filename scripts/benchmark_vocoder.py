@@ -41,7 +41,6 @@ import torch
 from omegaconf import OmegaConf, open_dict
 from tqdm import tqdm
 
-import nemo_distill  # noqa: F401  (registers the package's config targets)
 from nemo_distill.eval.vocoder_benchmark import VocoderSystem, format_vocoder_table, plot_vocoder_results, \
     recording_mel, run_vocoder_benchmark
 from nemo_distill.parts.griffin_lim import griffin_lim

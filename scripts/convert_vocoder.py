@@ -49,7 +49,6 @@ def main(argv=None) -> int:
     if os.path.exists(args.out) and not args.overwrite:
         print(f"error: {args.out} exists: pass --overwrite to replace it", file=sys.stderr)
         return 2
-    import nemo_distill  # noqa: F401  (registers the package's config targets)
     from nemo_distill.parts.nemo_integrity import record_integrity
     from nemo_distill.parts.pretrained_hifigan import convert_pretrained_hifigan
     from nemo_distill.utils.files import atomic_path

@@ -31,7 +31,6 @@ methods (``layers.budgets``, ``dmd.enabled``, ``consistency.enabled``) are liste
 
 import sys
 
-import nemo_distill  # noqa: F401  (registers the package's config targets)
 from nemo.core.config import hydra_runner
 from nemo.utils import logging
 from nemo_distill.distillation import run_distillation

@@ -30,7 +30,6 @@ import os
 import lightning.pytorch as pl
 from omegaconf import open_dict
 
-import nemo_distill  # noqa: F401  (registers the package's config targets)
 from nemo.core.config import hydra_runner
 from nemo.utils import logging
 from nemo.utils.exp_manager import exp_manager

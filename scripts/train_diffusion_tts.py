@@ -42,7 +42,6 @@ import warnings
 import lightning.pytorch as pl
 from omegaconf import OmegaConf, open_dict
 
-import nemo_distill  # noqa: F401  (registers the package with NeMo)
 from nemo.core.config import hydra_runner
 from nemo.utils import logging
 from nemo.utils.exp_manager import exp_manager

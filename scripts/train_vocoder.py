@@ -30,7 +30,6 @@ import os
 
 import lightning.pytorch as pl
 
-import nemo_distill  # noqa: F401  (registers the package's config targets)
 from nemo.collections.tts.models import HifiGanModel
 from nemo.core.config import hydra_runner
 from nemo.utils import logging

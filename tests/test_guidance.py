@@ -15,13 +15,12 @@
 import pytest
 import torch
 
-from gaussian import mixture_log_posterior, mixture_model_fn, whitened_noise
+from gaussian import classifier_guided_model_fn, mixture_log_posterior, mixture_model_fn, whitened_noise
 from nemo_distill.diffusion import (
     CosineSchedule,
     cfg_model_fn,
     classifier_free_guidance,
     classifier_guidance,
-    classifier_guided_model_fn,
     prediction_to_x0_eps,
     sample,
 )

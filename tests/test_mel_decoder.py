@@ -21,7 +21,7 @@ import torch
 @pytest.fixture
 def decoder():
     from nemo_distill.diffusion import CosineSchedule
-    from nemo_distill.modules.diffusion_settings import DiffusionSettings
+    from nemo_distill.diffusion.settings import DiffusionSettings
     from nemo_distill.modules.mel_decoder import DiffusionMelDecoder
     from nemo_distill.modules.mel_denoiser import MelDenoiser
 

@@ -19,7 +19,6 @@ import torch
 
 from nemo_distill.diffusion import (
     WEIGHTINGS,
-    dsm_loss,
     loss_weight,
     noise_data,
     target_from_x0_eps,
@@ -80,16 +79,6 @@ def test_mask_averages_valid_frames_only():
     z_t = noise_data(x0, log_snr, torch.zeros_like(x0))
     assert weighted_denoising_loss(prediction, z_t, log_snr, x0, "x0", "constant", mask=mask).item() == 0.0
     assert weighted_denoising_loss(prediction, z_t, log_snr, x0, "x0", "constant").item() > 0
-
-
-def test_dsm_loss_zero_at_true_score_and_scaled_eps_error_otherwise():
-    generator = torch.Generator().manual_seed(1)
-    eps, eps_pred = torch.randn(2, 6, 5, generator=generator, dtype=torch.float64)
-    log_snr = torch.linspace(-4, 4, 6, dtype=torch.float64)
-    sigma = torch.sigmoid(-log_snr).sqrt()[:, None]
-    assert dsm_loss(-eps / sigma, eps, log_snr).item() == pytest.approx(0.0, abs=1e-20)
-    expected = (((eps - eps_pred) / sigma) ** 2).mean(dim=1).mean()
-    assert dsm_loss(-eps_pred / sigma, eps, log_snr).item() == pytest.approx(expected.item(), rel=1e-12)
 
 
 def test_unknown_weighting_names_options():

@@ -29,25 +29,22 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import soundfile as sf
 import torch
 
-import nemo_distill  # noqa: F401
+from nemo_distill.data.texts import read_texts
+from nemo_distill.diffusion import SamplingOptions
 from nemo_distill.models import DiffusionSpectrogramGenerator
 from nemo_distill.parts.vocoder import PRETRAINED, vocoder_function
 
 MEL_PNG_FRAMES = 4000  # a long text's mel image shows its beginning
 
 def _read_texts(args):
-    if args.text:
-        return list(args.text)
-    with open(args.text_file) as f:
-        texts = [line.strip() for line in f if line.strip()]
-    if not texts:
-        raise SystemExit(f"{args.text_file} holds no text")
-    return texts
+    """``--text`` as given, or ``--text-file``: one sentence per line, or a NeMo manifest (its ``text`` field)."""
+    return list(args.text) if args.text else read_texts(args.text_file)
 
 
 def _save_mel_png(mel: np.ndarray, path: str, title: str):
@@ -71,7 +68,7 @@ def parse_args(argv=None):
     parser.add_argument("model", help="DiffusionSpectrogramGenerator .nemo")
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--text", action="append", help="a sentence (repeatable)")
-    group.add_argument("--text-file", help="one sentence per line")
+    group.add_argument("--text-file", help="one sentence per line, or a NeMo manifest (its text field)")
     parser.add_argument("--out-dir", default="outputs/synthesize")
     parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the model's)")
     parser.add_argument("--sampler", default=None, choices=["ddim", "ddpm", "dpmpp_2m"])
@@ -96,15 +93,17 @@ def main(argv=None):
     except (ValueError, FileNotFoundError) as error:  # missing, truncated, corrupt, another class: one line
         print(f"error: {error}", file=sys.stderr)
         return 2
-    steps = args.steps or model.cfg.diffusion.default_steps
-    texts = _read_texts(args)
-    try:  # every text (and every piece of a long one) is checked before the first file is written
-        model.decoder.check_layer_budget(args.layer_budget)
+    try:  # the settings, then every text (and every piece of a long one), before the first file is written
+        # the decoder resolves the settings it will sample with: its config's defaults for what was not given
+        options = model.decoder.resolve(SamplingOptions(steps=args.steps, sampler=args.sampler,
+                                                        guidance_scale=args.guidance_scale,
+                                                        layer_budget=args.layer_budget))
+        texts = _read_texts(args)
         for text in texts:
             model.check_text(text, strict=args.strict)
         pieces = [model.text_pieces(text) for text in texts]
         parsed = [[model.parse_batch([piece], check=False)[0] for piece in text_pieces] for text_pieces in pieces]
-    except ValueError as error:
+    except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
@@ -121,10 +120,8 @@ def main(argv=None):
         start, renditions, frames = time.perf_counter(), {"diffusion": [], "coarse": []}, 0
         audio = {"diffusion": [], "coarse": []}
         for j, tokens in enumerate(piece_tokens):
-            mels, lengths = model.generate_spectrogram(tokens, steps=steps, sampler=args.sampler,
-                                                       guidance_scale=args.guidance_scale,
-                                                       layer_budget=args.layer_budget,
-                                                       seed=args.seed + i + j * 100003, return_lengths=True)
+            mels, lengths = model.generate_spectrogram(
+                tokens, options=replace(options, seed=args.seed + i + j * 100003), return_lengths=True)
             mel = mels[0, :, : lengths[0]]
             frames += int(lengths[0])
             kinds = {"diffusion": mel}
@@ -142,7 +139,7 @@ def main(argv=None):
             title = f"{kind}: {text}" if len(piece_tokens) == 1 else f"{kind}: first {mel.shape[-1]} frames"
             _save_mel_png(mel.numpy(), stem + ".png", title[:200])
         audio_seconds = frames * model.cfg.n_window_stride / model.cfg.sample_rate
-        print(f"{i:03d} {steps} steps, {1000 * seconds:.0f} ms for {audio_seconds:.2f} s of audio "
+        print(f"{i:03d} {options.steps} steps, {1000 * seconds:.0f} ms for {audio_seconds:.2f} s of audio "
               f"(RTF {seconds / audio_seconds:.3f}, {len(piece_tokens)} piece(s)): {text[:80]}")
     return 0
 

@@ -38,10 +38,9 @@ from nemo_distill.diffusion.guidance import (
     cfg_model_fn,
     classifier_free_guidance,
     classifier_guidance,
-    classifier_guided_model_fn,
     classifier_guided_x0,
 )
-from nemo_distill.diffusion.losses import dsm_loss, noise_data, weighted_denoising_loss
+from nemo_distill.diffusion.losses import noise_data, weighted_denoising_loss
 from nemo_distill.diffusion.masks import frame_mask
 from nemo_distill.diffusion.one_step import (
     consistency_target,
@@ -56,7 +55,7 @@ from nemo_distill.diffusion.parameterization import (
     prediction_to_x0_eps,
     target_from_x0_eps,
 )
-from nemo_distill.diffusion.samplers import SAMPLERS, ddim_step, make_denoiser, sample
+from nemo_distill.diffusion.samplers import SAMPLERS, ddim_step, make_x0_eps_fn, sample
 from nemo_distill.diffusion.schedules import (
     SCHEDULES,
     CosineSchedule,
@@ -66,6 +65,7 @@ from nemo_distill.diffusion.schedules import (
     sampling_log_snrs,
 )
 from nemo_distill.diffusion.options import SamplingOptions
+from nemo_distill.diffusion.settings import DiffusionSettings, schedule_from_config
 from nemo_distill.diffusion.weighting import WEIGHTINGS, loss_weight
 
 __all__ = [
@@ -74,6 +74,7 @@ __all__ = [
     "SCHEDULES",
     "WEIGHTINGS",
     "CosineSchedule",
+    "DiffusionSettings",
     "LinearBetaSchedule",
     "SamplingOptions",
     "alpha_sigma",
@@ -82,7 +83,6 @@ __all__ = [
     "check_halvable",
     "classifier_free_guidance",
     "classifier_guidance",
-    "classifier_guided_model_fn",
     "classifier_guided_x0",
     "consistency_loss",
     "consistency_target",
@@ -93,19 +93,19 @@ __all__ = [
     "dmd_fake_losses",
     "dmd_generator_losses",
     "dmd_generator_turn",
-    "dsm_loss",
     "ema_update",
     "frame_mask",
     "get_schedule",
     "guidance_folding_loss",
     "layer_distillation_loss",
     "loss_weight",
-    "make_denoiser",
+    "make_x0_eps_fn",
     "masked_mean",
     "noise_data",
     "prediction_to_x0_eps",
     "progressive_loss",
     "sample",
+    "schedule_from_config",
     "sampling_log_snrs",
     "simulate_steps",
     "student_step_log_snrs",

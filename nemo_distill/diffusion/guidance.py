@@ -21,11 +21,10 @@ from typing import Callable
 
 import torch
 
-from nemo_distill.diffusion.parameterization import broadcast_to, check_parameterization, prediction_to_x0_eps
+from nemo_distill.diffusion.parameterization import broadcast_to
 from nemo_distill.diffusion.schedules import alpha_sigma
 
-__all__ = ["classifier_free_guidance", "classifier_guidance", "classifier_guided_x0", "cfg_model_fn",
-           "classifier_guided_model_fn"]
+__all__ = ["classifier_free_guidance", "classifier_guidance", "classifier_guided_x0", "cfg_model_fn"]
 
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -65,44 +64,3 @@ def classifier_guided_x0(x0_pred: torch.Tensor, eps_pred: torch.Tensor, log_snr:
     alpha, sigma = (broadcast_to(a, x0_pred) for a in alpha_sigma(log_snr))
     eps_guided = classifier_guidance(eps_pred, log_snr, guided_grad, 1.0)
     return x0_pred - sigma / alpha * (eps_guided - eps_pred)
-
-
-def _grad_log_prob(log_prob_fn, z_t: torch.Tensor, log_snr: torch.Tensor) -> torch.Tensor:
-    with torch.enable_grad():
-        z = z_t.detach().requires_grad_(True)
-        log_prob = log_prob_fn(z, log_snr)
-        if log_prob.shape != z.shape[:1]:
-            raise ValueError(f"log_prob_fn must return one log-probability per example [B], got {tuple(log_prob.shape)}")
-        (grad,) = torch.autograd.grad(log_prob.sum(), z)
-    return grad
-
-
-def classifier_guided_model_fn(
-    model_fn: ModelFn,
-    log_prob_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    guidance_scale: float,
-    parameterization: str,
-) -> ModelFn:
-    """Wrap ``model_fn`` (any parameterization) with classifier guidance from ``log_prob_fn(z_t, log_snr) -> [B]``.
-
-    ``log_prob_fn`` returns ``log p(y | z_t)`` for the wanted class of each example; its gradient with respect
-    to ``z_t`` is taken by autograd. The guided prediction is returned in the same parameterization.
-    """
-    check_parameterization(parameterization)
-
-    def guided(z_t, log_snr):
-        prediction = model_fn(z_t, log_snr)
-        if guidance_scale == 0:
-            return prediction
-        x0_pred, eps_pred = prediction_to_x0_eps(prediction, z_t, log_snr, parameterization)
-        guided_grad = guidance_scale * _grad_log_prob(log_prob_fn, z_t, log_snr)
-        eps_guided = classifier_guidance(eps_pred, log_snr, guided_grad, 1.0)
-        if parameterization == "eps":
-            return eps_guided
-        x0_guided = classifier_guided_x0(x0_pred, eps_pred, log_snr, guided_grad)
-        if parameterization == "x0":
-            return x0_guided
-        alpha, sigma = (broadcast_to(a, z_t) for a in alpha_sigma(log_snr))
-        return alpha * eps_guided - sigma * x0_guided
-
-    return guided

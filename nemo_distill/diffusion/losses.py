@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Training losses: forward noising, the weighted denoising loss, and denoising score matching."""
+"""Training losses: forward noising and the weighted denoising loss."""
 
 import torch
 
@@ -20,7 +20,7 @@ from nemo_distill.diffusion.parameterization import broadcast_to, prediction_to_
 from nemo_distill.diffusion.schedules import alpha_sigma
 from nemo_distill.diffusion.weighting import loss_weight
 
-__all__ = ["dsm_loss", "noise_data", "weighted_denoising_loss"]
+__all__ = ["noise_data", "weighted_denoising_loss"]
 
 
 def noise_data(x0: torch.Tensor, log_snr: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
@@ -55,12 +55,3 @@ def weighted_denoising_loss(
     x0_pred, _ = prediction_to_x0_eps(prediction, z_t, log_snr, parameterization)
     error = _per_example_mean((x0_pred - x0_target) ** 2, mask)
     return (loss_weight(weighting, log_snr, gamma) * error).mean()
-
-
-def dsm_loss(score_pred: torch.Tensor, eps: torch.Tensor, log_snr: torch.Tensor, mask=None) -> torch.Tensor:
-    """Denoising score matching ``E || s_theta(z_t, t) + eps / sigma_t ||**2`` (Vincent 2011; Song & Ermon 2019).
-
-    ``-eps / sigma`` is the score of q(z_t | x0). Returns the mean over the batch of the per-example mean.
-    """
-    _, sigma = alpha_sigma(log_snr)
-    return _per_example_mean((score_pred + eps / broadcast_to(sigma, eps)) ** 2, mask).mean()

@@ -16,12 +16,12 @@
 
 Every sampler has the same contract (after k-diffusion's ``sample_*`` functions)::
 
-    sample_xxx(denoiser, z, log_snrs, *, generator=None, callback=None, disable=True, ...) -> x0 [B, ...]
+    sample_xxx(x0_eps_fn, z, log_snrs, *, generator=None, callback=None, disable=True, ...) -> x0 [B, ...]
 
-``denoiser(z_t, log_snr) -> (x0_pred, eps_pred)`` with ``log_snr`` of shape ``[B]``; ``log_snrs`` is the
+``x0_eps_fn(z_t, log_snr) -> (x0_pred, eps_pred)`` with ``log_snr`` of shape ``[B]``; ``log_snrs`` is the
 ``[steps + 1]`` grid from :func:`~nemo_distill.diffusion.schedules.sampling_log_snrs` (increasing, ending at
 ``+inf``); ``z`` is the starting noise ``[B, ...]``. ``callback`` receives a dict per step.
-:func:`sample` is the public entry point that builds the denoiser from a model in any parameterization.
+:func:`sample` is the public entry point that builds the ``x0_eps_fn`` from a model in any parameterization.
 """
 
 from typing import Callable, Optional, Tuple
@@ -34,7 +34,7 @@ from nemo_distill.diffusion.schedules import alpha_sigma, get_schedule, sampling
 
 __all__ = ["SAMPLERS", "ddim_step", "sample", "sample_ddim", "sample_ddpm", "sample_dpmpp_2m"]
 
-Denoiser = Callable[[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]]
+X0EpsFn = Callable[[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]]
 
 
 def ddim_step(x0_pred: torch.Tensor, z_t: torch.Tensor, log_snr_t, log_snr_s) -> torch.Tensor:
@@ -64,14 +64,14 @@ def _randn_like(z: torch.Tensor, generator: Optional[torch.Generator]) -> torch.
 
 @torch.no_grad()
 def sample_ddim(
-    denoiser: Denoiser, z, log_snrs, *, eta: float = 0.0, generator=None, callback=None, disable=True
+    x0_eps_fn: X0EpsFn, z, log_snrs, *, eta: float = 0.0, generator=None, callback=None, disable=True
 ) -> torch.Tensor:
     """DDIM (Song et al. 2021, eq. 12). ``eta = 0`` is deterministic; ``eta = 1`` equals ancestral DDPM."""
     if eta < 0:
         raise ValueError(f"eta must be >= 0, got {eta}")
     for i in trange(len(log_snrs) - 1, disable=disable, desc="DDIM"):
         log_snr_t, log_snr_s = log_snrs[i], log_snrs[i + 1]
-        x0_pred, eps_pred = denoiser(z, _batched(log_snr_t, z))
+        x0_pred, eps_pred = x0_eps_fn(z, _batched(log_snr_t, z))
         alpha_s, sigma_s = alpha_sigma(log_snr_s)
         if eta > 0:
             noise_std = eta * sigma_s * _posterior_fraction(log_snr_t, log_snr_s).clamp(min=0).sqrt()
@@ -87,7 +87,7 @@ def sample_ddim(
 
 
 @torch.no_grad()
-def sample_ddpm(denoiser: Denoiser, z, log_snrs, *, generator=None, callback=None, disable=True) -> torch.Tensor:
+def sample_ddpm(x0_eps_fn: X0EpsFn, z, log_snrs, *, generator=None, callback=None, disable=True) -> torch.Tensor:
     """Ancestral sampling from the DDPM posterior q(z_s | z_t, x0 = x0_pred) (Ho et al. 2020; Kingma et al. 2021).
 
     mean = alpha_s * ((1 - c) * z_t / alpha_t + c * x0_pred), variance = c * sigma_s**2, with c from
@@ -95,7 +95,7 @@ def sample_ddpm(denoiser: Denoiser, z, log_snrs, *, generator=None, callback=Non
     """
     for i in trange(len(log_snrs) - 1, disable=disable, desc="DDPM"):
         log_snr_t, log_snr_s = log_snrs[i], log_snrs[i + 1]
-        x0_pred, _ = denoiser(z, _batched(log_snr_t, z))
+        x0_pred, _ = x0_eps_fn(z, _batched(log_snr_t, z))
         alpha_t, _ = alpha_sigma(log_snr_t)
         alpha_s, sigma_s = alpha_sigma(log_snr_s)
         c = _posterior_fraction(log_snr_t, log_snr_s)
@@ -108,7 +108,7 @@ def sample_ddpm(denoiser: Denoiser, z, log_snrs, *, generator=None, callback=Non
 
 
 @torch.no_grad()
-def sample_dpmpp_2m(denoiser: Denoiser, z, log_snrs, *, generator=None, callback=None, disable=True) -> torch.Tensor:
+def sample_dpmpp_2m(x0_eps_fn: X0EpsFn, z, log_snrs, *, generator=None, callback=None, disable=True) -> torch.Tensor:
     """DPM-Solver++(2M), multistep second order in data prediction (Lu et al. 2022, Algorithm 2).
 
     Written in ``lambda = log(alpha / sigma) = log_snr / 2``; the first step and the step to ``sigma = 0`` are
@@ -117,7 +117,7 @@ def sample_dpmpp_2m(denoiser: Denoiser, z, log_snrs, *, generator=None, callback
     x0_prev, h_prev = None, None
     for i in trange(len(log_snrs) - 1, disable=disable, desc="DPM-Solver++(2M)"):
         log_snr_t, log_snr_s = log_snrs[i], log_snrs[i + 1]
-        x0_pred, _ = denoiser(z, _batched(log_snr_t, z))
+        x0_pred, _ = x0_eps_fn(z, _batched(log_snr_t, z))
         _, sigma_t = alpha_sigma(log_snr_t)
         alpha_s, sigma_s = alpha_sigma(log_snr_s)
         h = 0.5 * (log_snr_s - log_snr_t)
@@ -138,14 +138,14 @@ def sample_dpmpp_2m(denoiser: Denoiser, z, log_snrs, *, generator=None, callback
 SAMPLERS = {"ddim": sample_ddim, "ddpm": sample_ddpm, "dpmpp_2m": sample_dpmpp_2m}
 
 
-def make_denoiser(model_fn: Callable, parameterization: str) -> Denoiser:
-    """Wrap ``model_fn(z_t, log_snr) -> prediction`` into ``denoiser(z_t, log_snr) -> (x0_pred, eps_pred)``."""
+def make_x0_eps_fn(model_fn: Callable, parameterization: str) -> X0EpsFn:
+    """Wrap ``model_fn(z_t, log_snr) -> prediction`` into ``x0_eps_fn(z_t, log_snr) -> (x0_pred, eps_pred)``."""
     check_parameterization(parameterization)
 
-    def denoiser(z_t, log_snr):
+    def x0_eps_fn(z_t, log_snr):
         return prediction_to_x0_eps(model_fn(z_t, log_snr), z_t, log_snr, parameterization)
 
-    return denoiser
+    return x0_eps_fn
 
 
 def sample(
@@ -183,8 +183,8 @@ def sample(
     if isinstance(schedule, str):
         schedule = get_schedule(schedule)
     log_snrs = sampling_log_snrs(schedule, steps, device=noise.device, dtype=noise.dtype, t_start=t_start)
-    denoiser = make_denoiser(model_fn, parameterization)
+    x0_eps_fn = make_x0_eps_fn(model_fn, parameterization)
     kwargs = {"eta": eta} if sampler == "ddim" else {}
     return SAMPLERS[sampler](
-        denoiser, noise, log_snrs, generator=generator, callback=callback, disable=disable, **kwargs
+        x0_eps_fn, noise, log_snrs, generator=generator, callback=callback, disable=disable, **kwargs
     )

@@ -301,8 +301,9 @@ def _synthesize(model, fastpitch, system: System, row: Dict, seed: int, load_aud
     elif system.kind == "coarse":
         mel = model.generate_coarse_spectrogram(tokens)[0]
     else:
-        mels, lengths = model.generate_spectrogram(tokens, steps=system.steps, sampler=system.sampler, seed=seed,
-                                                   return_lengths=True, layer_budget=system.layer_budget, **sampling)
+        options = SamplingOptions(steps=system.steps, sampler=system.sampler, seed=seed,
+                                  layer_budget=system.layer_budget, **sampling)
+        mels, lengths = model.generate_spectrogram(tokens, options=options, return_lengths=True)
         mel = mels[0, :, : int(lengths[0])]
     return mel.cpu().numpy(), time.perf_counter() - start
 

@@ -46,9 +46,9 @@ import shutil
 from typing import Dict, Optional
 
 from nemo.utils import logging
-from nemo_distill.parts.tokenizer_spec import tokenizer_spec
 from nemo_distill.export.quantize import QUANTIZATION_MODES, quantize_int8
 from nemo_distill.export.triton_config import ensemble_config, onnx_model_config, python_model_config, to_pbtxt
+from nemo_distill.parts.deployment import Deployment
 from nemo_distill.parts.mel_settings import check_mel_settings_match
 from nemo_distill.runtime.triton_server import FORMAT
 from nemo_distill.utils.files import sha256_file, write_json_atomic
@@ -155,7 +155,7 @@ CALIBRATION_TEXTS = (
 )
 
 
-def _vocoder_export(vocoder, quantize: Optional[str], generator, sampler_graph):
+def _vocoder_export(vocoder, quantize: Optional[str], deployment: Deployment):
     """The vocoder graph's writer: NeMo's ``HifiGanModel.export``, then int8 quantisation when asked."""
     def export(path: str) -> None:
         if quantize is None:
@@ -165,14 +165,7 @@ def _vocoder_export(vocoder, quantize: Optional[str], generator, sampler_graph):
         vocoder.export(float_path)
         calibration = None
         if quantize == "static":
-            import torch
-
-            tokens, _ = generator.parse_batch(list(CALIBRATION_TEXTS))
-            with torch.no_grad():
-                mels, lengths = generator.generate_spectrogram(tokens, steps=sampler_graph.steps, seed=0,
-                                                               layer_budget=sampler_graph.layer_budget,
-                                                               return_lengths=True)
-            calibration = [{"spec": mel[None, :, :n].numpy()} for mel, n in zip(mels, lengths.tolist())]
+            calibration = [{"spec": mel[None]} for mel in deployment.calibration_mels(CALIBRATION_TEXTS)]
         try:
             quantize_int8(float_path, path, quantize, calibration)
         finally:
@@ -200,8 +193,9 @@ def export_triton_repository(
     layer_budget: Optional[int] = None,
     quantize_vocoder: Optional[str] = None,
 ) -> str:
-    """Write the repository for ``generator`` (a ``DiffusionSpectrogramGenerator``) and ``vocoder`` (a
-    ``HifiGanModel`` with the same mel settings) to ``out_dir``; returns ``out_dir``.
+    """Write the repository for ``generator`` (a ``DiffusionSpectrogramGenerator``, read only through its
+    :meth:`deployment` description, or that :class:`~nemo_distill.parts.deployment.Deployment` itself) and
+    ``vocoder`` (a ``HifiGanModel`` with the same mel settings) to ``out_dir``; returns ``out_dir``.
 
     Every check runs before anything is written: an existing ``out_dir`` without ``overwrite``, the step count
     (:func:`~nemo_distill.parts.export_graphs.export_sampler_steps`), the vocoder's mel settings, the tokenizer.
@@ -239,13 +233,20 @@ def export_triton_repository(
     if vocoder is None:
         raise ValueError("a vocoder is needed: the ensemble turns text into audio (export a HiFi-GAN .nemo trained "
                          "with the generator's mel settings)")
-    sampler_graph = generator.export_graph("sampler", steps, allow_step_mismatch=allow_step_mismatch,
-                                           layer_budget=layer_budget)  # checked once
-    steps = sampler_graph.steps
-    layer_budget = sampler_graph.layer_budget
-    check_mel_settings_match(generator.cfg, vocoder.cfg)
-    tokenizer = tokenizer_spec(generator.vocab)
-    if generator.text_normalizer_call is not None:
+    if isinstance(generator, Deployment):
+        if steps is not None or layer_budget is not None or allow_step_mismatch:
+            raise ValueError("steps, layer_budget and allow_step_mismatch are the Deployment's: set them in "
+                             "generator.deployment(...)")
+        deployment = generator
+    else:  # the voice's settings checked once, before anything is written
+        deployment = generator.deployment(steps, allow_step_mismatch=allow_step_mismatch, layer_budget=layer_budget,
+                                          include_step=include_step)
+    if include_step and "step" not in deployment.graphs:
+        raise ValueError("include_step needs a Deployment made with include_step=True")
+    steps = deployment.steps
+    check_mel_settings_match(deployment.model_config, vocoder.cfg)
+    tokenizer = deployment.tokenizer
+    if deployment.has_text_normalizer:
         logging.warning("the generator has a text normaliser; the ONNX client does not run it: normalise text "
                         "before sending it")
 
@@ -253,32 +254,29 @@ def export_triton_repository(
     with path_lock(os.path.join(parent, f".{os.path.basename(out_dir)}.lock"), what="export"):
         if os.path.exists(out_dir) and not overwrite:  # again, under the lock: another export may have finished
             raise FileExistsError(f"{out_dir} exists: pass overwrite=True (--overwrite) to replace it")
-        n_mels = int(generator.cfg.n_mel_channels)
-        cond_channels = generator.decoder.cond_channels
-        spec = _tensor_specs(n_mels, cond_channels)
+        n_mels = deployment.n_mels
+        spec = _tensor_specs(n_mels, deployment.cond_channels)
         tmp = os.path.join(parent, f".{os.path.basename(out_dir)}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         os.makedirs(tmp)
         try:
             models = {
                 "frontend": _write_model(
-                    tmp, "frontend", lambda p: generator.export(p, form="frontend"), [spec["tokens"]],
+                    tmp, "frontend", deployment.graphs["frontend"], [spec["tokens"]],
                     [spec["cond"], spec["coarse_mel"], spec["mel_lens"]], max_batch_size, serving),
                 "sampler": _write_model(
-                    tmp, "sampler",
-                    lambda p: generator.export(p, graph=sampler_graph),
+                    tmp, "sampler", deployment.graphs["sampler"],
                     [spec["cond"], spec["coarse_mel"], spec["mel_lens"], spec["noise"]], [spec["mel"]], max_batch_size,
                     serving),
                 "vocoder": _write_model(
-                    tmp, "vocoder", _vocoder_export(vocoder, quantize_vocoder, generator, sampler_graph),
+                    tmp, "vocoder", _vocoder_export(vocoder, quantize_vocoder, deployment),
                     [spec["spec"]], [spec["audio"]], max_batch_size, serving),
             }
             if include_step:
                 step_inputs = [_renamed(spec["mel"], "z_t"), ("log_snr", "TYPE_FP32", []), spec["cond"],
                                _renamed(spec["mel"], "prior"), ("mask", "TYPE_FP32", [1, -1])]
                 models["denoiser_step"] = _write_model(
-                    tmp, "denoiser_step", lambda p: generator.export(p, form="step", layer_budget=layer_budget),
-                    step_inputs,
+                    tmp, "denoiser_step", deployment.graphs["step"], step_inputs,
                     [_renamed(spec["mel"], "prediction")], max_batch_size, serving)
             steps_wiring = pipeline_steps()
             _write_config(tmp, ENSEMBLE, ensemble_config(
@@ -286,12 +284,9 @@ def export_triton_repository(
                 [_renamed(spec["audio"], "AUDIO"), _renamed(spec["mel_lens"], "MEL_LENS")], steps_wiring, max_batch_size))
             if backend == "python":
                 _write_text_models(tmp, spec, steps_wiring, max_batch_size, serving, {
-                    "sample_rate": int(generator.cfg.sample_rate),
-                    "hop_length": int(generator.cfg.preprocessor.n_window_stride)})
+                    "sample_rate": deployment.sample_rate, "hop_length": deployment.hop_length})
             with open(os.path.join(tmp, "tokenizer.json"), "w") as f:
                 json.dump(tokenizer, f, indent=1)
-            preprocessor = generator.cfg.preprocessor
-            distillation = generator.cfg.get("distillation") or {}
             manifest = {
                 "format": FORMAT,
                 "ensemble": ENSEMBLE,
@@ -302,20 +297,18 @@ def export_triton_repository(
                 "pipeline": steps_wiring,
                 "models": models,
                 "tokenizer": "tokenizer.json",
-                "sample_rate": int(generator.cfg.sample_rate),
-                "hop_length": int(preprocessor.n_window_stride),
+                "sample_rate": deployment.sample_rate,
+                "hop_length": deployment.hop_length,
                 "n_mels": n_mels,
                 # durations are clamped to this many frames per token: noise of L * this frames always covers T
-                "max_frames_per_token": int(generator.fastpitch.max_token_duration),
+                "max_frames_per_token": deployment.max_frames_per_token,
                 "steps": steps,
-                "sampler": generator.settings.sampler,
+                "sampler": deployment.sampler,
                 "vocoder_quantization": quantize_vocoder and f"int8 {quantize_vocoder}",
-                "layer_budget": layer_budget if layer_budget is not None else generator.decoder.num_blocks,
+                "layer_budget": deployment.layer_budget,
                 "lineage": {
-                    "class": type(generator).__name__,
-                    "distilled": bool(distillation),
                     **{key: (value if isinstance(value, (int, float, str, bool)) or value is None else str(value))
-                       for key, value in dict(distillation).items()},
+                       for key, value in deployment.lineage.items()},
                     **{f"{name}_sha256": sha256_file(path) for name, path in (sources or {}).items()},
                     **{f"{name}_file": os.path.basename(path) for name, path in (sources or {}).items()},
                 },

@@ -30,7 +30,6 @@ The distillation methods are registered in :mod:`nemo_distill.distillation.metho
 | :class:`ToyDiffusionModel` | ``conf/toy_diffusion.yaml`` | 2-D toy diffusion (tests the wiring) |
 """
 
-import nemo_distill  # noqa: F401  (registers the package with NeMo's target allow-list)
 from nemo_distill.models.classifier_guided_generator import ClassifierGuidedGenerator
 from nemo_distill.models.consistency_distillation import ConsistencyDistillationModel
 from nemo_distill.models.diffusion_spectrogram_generator import DiffusionSpectrogramGenerator

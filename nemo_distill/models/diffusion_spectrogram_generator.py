@@ -26,6 +26,7 @@ call-time arguments of :meth:`generate_spectrogram` (or one :class:`~nemo_distil
 """
 
 import warnings
+from dataclasses import fields
 from typing import Optional
 
 import torch
@@ -42,14 +43,15 @@ from nemo_distill.parts.export_graphs import (
     UnrolledSamplerGraph,
     export_sampler_steps,
 )
+from nemo_distill.parts.deployment import Deployment
 from nemo_distill.parts.fastpitch_taps import FastPitchTaps
 from nemo_distill.parts.mel_settings import mel_settings, mel_settings_mismatch
 from nemo_distill.parts.nemo_integrity import RecordsIntegrity
 from nemo_distill.parts.restore import WrongModelClassError, restore_model
 from nemo_distill.parts.tensorboard import log_mels_and_audio
+from nemo_distill.parts.text_frontend import TextFrontend
 from nemo_distill.parts.tokenizer_spec import tokenizer_spec
-from nemo_distill.runtime.onnx_client import CharTokenizer
-from nemo_distill.runtime.text import MAX_CHARS, split_text
+from nemo_distill.runtime.text import MAX_CHARS
 
 __all__ = ["DiffusionSpectrogramGenerator"]
 
@@ -210,60 +212,27 @@ class DiffusionSpectrogramGenerator(RecordsIntegrity, FastPitchModel):
                            sample_rate=self._cfg.sample_rate)
 
     # ------------------------------------------------------------------------------------------------- inference
+    @property
+    def text_frontend(self) -> TextFrontend:
+        """The text rules (:class:`~nemo_distill.parts.text_frontend.TextFrontend`): check, cut, parse."""
+        if getattr(self, "_text_frontend", None) is None:
+            self._text_frontend = TextFrontend(self.vocab, self.parse)
+        return self._text_frontend
+
     def check_text(self, text: str, strict: bool = False) -> None:
-        """ValueError for an empty text or one with nothing to speak (only punctuation or unknown characters);
-        characters the tokenizer drops are an ``UnspeakableTextWarning`` listing them (``strict``: a ValueError)."""
-        checker = self._text_checker()
-        if checker is not None:
-            checker.check(text, strict, name=f"the {type(self.vocab).__name__}")
-            return
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError(f"empty text: {text!r}")
-        self._check_content(text, self.parse(text)[0])
-
-    def _check_content(self, text: str, tokens: torch.Tensor) -> None:
-        if not [int(t) for t in tokens if int(t) != self.vocab.pad and int(t) not in self._space_ids()]:
-            raise ValueError(f"text {text!r} has no character the {type(self.vocab).__name__} supports")
-
-    def _text_checker(self):
-        """The tokenizer's rules as a :class:`CharTokenizer` (None for a G2P tokenizer: NeMo's own parse only)."""
-        if not hasattr(self, "_char_rules"):
-            try:
-                self._char_rules = CharTokenizer(tokenizer_spec(self.vocab))
-            except ValueError:
-                self._char_rules = None
-        return self._char_rules
+        """ValueError for an empty text or one with nothing to speak; dropped characters warned (``strict``:
+        refused). See :meth:`TextFrontend.check <nemo_distill.parts.text_frontend.TextFrontend.check>`."""
+        self.text_frontend.check(text, strict)
 
     def text_pieces(self, text: str, max_chars: int = MAX_CHARS):
-        """``text`` cut into pieces of at most ``max_chars`` characters at sentence ends (:func:`split_text`), those
-        with something to speak: a long text is synthesised piece by piece, so memory stays bounded."""
-        checker = self._text_checker()
-        return [piece for piece in split_text(text, max_chars) if checker is None or checker.speakable(piece)]
+        """``text`` cut into pieces of at most ``max_chars`` characters at sentence ends, each with something to
+        speak (a long text is synthesised piece by piece, so memory stays bounded)."""
+        return self.text_frontend.pieces(text, max_chars)
 
     def parse_batch(self, texts, strict: bool = False, check: bool = True):
-        """Texts -> ``(tokens [B, L] padded with the tokenizer's pad id, lengths [B])``; every text checked first
-        (:meth:`check_text`): ValueError for bad text. ``check=False``: the caller checked the texts already (their
-        warnings are not given twice)."""
-        if isinstance(texts, str):
-            texts = [texts]
-        if not texts:
-            raise ValueError("no text given")
-        if check:
-            for text in texts:
-                self.check_text(text, strict)
-        sequences = []
-        for text in texts:
-            tokens = self.parse(text)[0]
-            self._check_content(text, tokens)
-            sequences.append(tokens)
-        lengths = torch.tensor([len(seq) for seq in sequences], device=self.device)
-        padded = torch.full((len(sequences), int(lengths.max())), self.vocab.pad, dtype=torch.long, device=self.device)
-        for i, seq in enumerate(sequences):
-            padded[i, : len(seq)] = seq
-        return padded, lengths
-
-    def _space_ids(self):
-        return {self.vocab.encode(" ")[0]} if self.vocab.encode(" ") else set()
+        """Texts -> ``(tokens [B, L] padded with the tokenizer's pad id, lengths [B])``, every text checked first
+        (:meth:`check_text`; ``check=False``: the caller checked them already)."""
+        return self.text_frontend.parse_batch(texts, strict, check, device=self.device)
 
     @torch.no_grad()
     def encode(self, tokens: torch.Tensor, speaker=None, pace: float = 1.0):
@@ -276,38 +245,28 @@ class DiffusionSpectrogramGenerator(RecordsIntegrity, FastPitchModel):
         return taps.len_regulated.transpose(1, 2), taps.coarse_mel, taps.dec_lens
 
     @torch.no_grad()
-    def generate_spectrogram(
-        self,
-        tokens: torch.Tensor,
-        speaker: Optional[int] = None,
-        pace: float = 1.0,
-        steps: Optional[int] = None,
-        sampler: Optional[str] = None,
-        guidance_scale: float = 0.0,
-        seed: Optional[int] = None,
-        eta: float = 0.0,
-        noise: Optional[torch.Tensor] = None,
-        t_start: Optional[float] = None,
-        temperature: Optional[float] = None,
-        return_lengths: bool = False,
-        options: Optional[SamplingOptions] = None,
-        layer_budget: Optional[int] = None,
-    ):
+    def generate_spectrogram(self, tokens: torch.Tensor, speaker: Optional[int] = None, pace: float = 1.0,
+                             options: Optional[SamplingOptions] = None, return_lengths: bool = False,
+                             **sampling):
         """Text tokens ``[B, L]`` (from :meth:`parse_batch`, padded with the tokenizer's pad id) -> log-mel
         ``[B, n_mels, T]`` (with ``return_lengths``: ``(mels, mel_lens)``).
 
-        The sampling arguments are those of :class:`~nemo_distill.diffusion.SamplingOptions` (``None``: the
-        config's ``diffusion`` defaults): ``steps`` denoiser calls with ``sampler`` (``ddim``, ``ddpm``,
-        ``dpmpp_2m``); ``guidance_scale`` > 0 applies classifier-free guidance (two calls per step); ``seed`` makes
-        the noise reproducible, or ``noise`` ``[B, n_mels, >= T]`` gives it (cropped to the utterances' length);
-        ``t_start`` < 1 is shallow diffusion from the coarse mel noised to that level; ``temperature`` scales the
-        starting noise; ``layer_budget`` runs that many of the denoiser's residual blocks per call (None: the config's
-        ``diffusion.layer_budget``, by default all). ``options`` gives them as one object instead. Frames past each
-        utterance's length are set to the log-mel floor (silence). The decoder alone (``cond``, ``coarse`` and
-        lengths from :meth:`encode`) is ``self.decoder.decode(cond, coarse, lengths, options)``.
+        ``options``: a :class:`~nemo_distill.diffusion.SamplingOptions` (``None`` fields: the config's ``diffusion``
+        defaults): ``steps`` denoiser calls with ``sampler`` (``ddim``, ``ddpm``, ``dpmpp_2m``); ``guidance_scale`` > 0
+        applies classifier-free guidance (two calls per step); ``seed`` makes the noise reproducible, or ``noise``
+        ``[B, n_mels, >= T]`` gives it (cropped to the utterances' length); ``t_start`` < 1 is shallow diffusion from
+        the coarse mel noised to that level; ``temperature`` scales the starting noise; ``layer_budget`` runs that
+        many of the denoiser's residual blocks per call. Frames past each utterance's length are the log-mel floor
+        (silence). The decoder alone (``cond``, ``coarse`` and lengths from :meth:`encode`) is
+        ``self.decoder.decode(cond, coarse, lengths, options)``; ``self.decoder.resolve(options)`` gives the settings
+        a call will use.
+
+        The sampling fields as keywords (``steps=``, ``seed=``, ...) still work and are deprecated: pass ``options``.
         """
-        options = _options(options, steps=steps, sampler=sampler, guidance_scale=guidance_scale, seed=seed, eta=eta,
-                           noise=noise, t_start=t_start, temperature=temperature, layer_budget=layer_budget)
+        if sampling:
+            warnings.warn(f"generate_spectrogram({', '.join(f'{k}=' for k in sorted(sampling))}...) is deprecated: "
+                          "pass options=SamplingOptions(...)", DeprecationWarning, stacklevel=3)
+            options = _options(options, **sampling)
         if self.training:
             logging.warning("generate_spectrogram() is meant to be called in eval mode.")
         cond, coarse, lengths = self.encode(tokens, speaker=speaker, pace=pace)
@@ -384,6 +343,40 @@ class DiffusionSpectrogramGenerator(RecordsIntegrity, FastPitchModel):
             for name, p in self.named_parameters():
                 p.requires_grad_(requires_grad[name])
 
+    def deployment(self, steps: Optional[int] = None, allow_step_mismatch: bool = False,
+                   layer_budget: Optional[int] = None, include_step: bool = False) -> Deployment:
+        """This voice as a deployment sees it (:class:`~nemo_distill.parts.deployment.Deployment`), every setting
+        checked first: the sampler graph's step count (a student's own by default; another needs
+        ``allow_step_mismatch``) and layer budget (the config's by default), and the tokenizer (a character
+        tokenizer the torch-free client can re-apply)."""
+        sampler_graph = self.export_graph("sampler", steps, allow_step_mismatch=allow_step_mismatch,
+                                          layer_budget=layer_budget)
+        steps, layer_budget = sampler_graph.steps, sampler_graph.layer_budget
+        graphs = {"frontend": lambda path: self.export(path, form="frontend"),
+                  "sampler": lambda path: self.export(path, graph=sampler_graph)}
+        if include_step:
+            graphs["step"] = lambda path: self.export(path, form="step", layer_budget=layer_budget)
+
+        def calibration_mels(texts):
+            tokens, _ = self.parse_batch(list(texts))
+            options = SamplingOptions(steps=steps, seed=0, layer_budget=layer_budget)
+            mels, lengths = self.generate_spectrogram(tokens, options=options, return_lengths=True)
+            return [mel[:, :n].cpu().numpy() for mel, n in zip(mels, lengths.tolist())]
+
+        distillation = self._cfg.get("distillation") or {}
+        return Deployment(
+            graphs=graphs, steps=int(steps), sampler=self.settings.sampler,
+            layer_budget=layer_budget if layer_budget is not None else self.decoder.num_blocks,
+            n_mels=int(self._cfg.n_mel_channels), cond_channels=self.decoder.cond_channels,
+            sample_rate=int(self._cfg.sample_rate), hop_length=int(self._cfg.preprocessor.n_window_stride),
+            max_frames_per_token=int(self.fastpitch.max_token_duration), tokenizer=tokenizer_spec(self.vocab),
+            has_text_normalizer=self.text_normalizer_call is not None,
+            preprocessor=OmegaConf.to_container(self._cfg.preprocessor, resolve=True),
+            lineage={"class": type(self).__name__, "distilled": bool(distillation),
+                     **(OmegaConf.to_container(distillation, resolve=True) if OmegaConf.is_config(distillation)
+                        else dict(distillation))},
+            calibration_mels=calibration_mels)
+
     @classmethod
     def from_nemo(cls, path: str, map_location: str = "cpu") -> "DiffusionSpectrogramGenerator":
         """Restore a ``.nemo`` and check it holds this class (or a subclass); ValueError naming what it holds."""
@@ -395,7 +388,10 @@ class DiffusionSpectrogramGenerator(RecordsIntegrity, FastPitchModel):
 
 
 def _options(options: Optional[SamplingOptions], **arguments) -> SamplingOptions:
-    """``options``, or one made from the keyword arguments (not both)."""
+    """``options``, or one made from the (deprecated) keyword arguments (not both)."""
+    unknown = sorted(set(arguments) - {f.name for f in fields(SamplingOptions)})
+    if unknown:
+        raise TypeError(f"generate_spectrogram() got unexpected keyword arguments {unknown}")
     if options is None:
         return SamplingOptions(**arguments)
     given = {k: v for k, v in arguments.items() if v is not None and not (k in ("guidance_scale", "eta") and v == 0)}

@@ -41,10 +41,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nemo.core.classes import ModelPT
 from nemo.core.classes.common import safe_instantiate
-from nemo_distill.data.labelled_audio import MEL_KEYS, clip_mel_mismatch, label_loader
+from nemo_distill.data.labelled_audio import CLIP_MEL_KEYS, clip_mel_mismatch, label_loader
 from nemo_distill.diffusion import classifier_guided_x0, noise_data, sample
 from nemo_distill.diffusion.parameterization import broadcast_to, prediction_to_x0_eps, target_from_x0_eps
-from nemo_distill.modules.diffusion_settings import schedule_from_config
+from nemo_distill.diffusion.settings import schedule_from_config
 from nemo_distill.modules.log_mel_space import LogMelSpace
 from nemo_distill.parts.nemo_integrity import RecordsIntegrity
 from nemo_distill.parts.restore import restore_model
@@ -59,7 +59,7 @@ def _classifier_section(path: str, generator_mel: Optional[DictConfig]) -> tuple
     source = restore_model(path, NoisyClassifierModel)
     theirs = source.mel_settings
     if generator_mel is not None:
-        ours = {key: generator_mel.get(key) for key in MEL_KEYS}
+        ours = {key: generator_mel.get(key) for key in CLIP_MEL_KEYS}
         ours["preprocessor"] = (OmegaConf.to_container(generator_mel.preprocessor)
                                 if generator_mel.get("preprocessor") is not None else theirs["preprocessor"])
         differing = clip_mel_mismatch(ours, theirs)
@@ -67,7 +67,7 @@ def _classifier_section(path: str, generator_mel: Optional[DictConfig]) -> tuple
             raise ValueError(f"the classifier {path} and this generator compute different mels: " + "; ".join(
                 f"{key}: generator {a}, classifier {b}" for key, (a, b) in differing.items()))
     section = OmegaConf.create({
-        "labels": list(source.labels), **{key: theirs[key] for key in MEL_KEYS},
+        "labels": list(source.labels), **{key: theirs[key] for key in CLIP_MEL_KEYS},
         "preprocessor": theirs["preprocessor"], "classifier": OmegaConf.to_container(source.cfg.classifier),
         "source": str(path)})
     return section, source.classifier.state_dict()
@@ -125,7 +125,7 @@ class GuidedMelDiffusion(RecordsIntegrity, ModelPT):
     def mel_settings(self) -> Dict:
         """The mel settings it shares with its classifier, as ``NoisyClassifierModel.mel_settings``."""
         section = self.mel_section
-        return {**{key: section[key] for key in MEL_KEYS}, "preprocessor": dict(section.preprocessor)}
+        return {**{key: section[key] for key in CLIP_MEL_KEYS}, "preprocessor": dict(section.preprocessor)}
 
     @property
     def labels(self) -> List[str]:

@@ -33,7 +33,7 @@ from omegaconf import DictConfig
 from nemo.core.classes import ModelPT
 from nemo.core.classes.common import safe_instantiate
 from nemo_distill.diffusion import noise_data
-from nemo_distill.modules.diffusion_settings import schedule_from_config
+from nemo_distill.diffusion.settings import schedule_from_config
 from nemo_distill.data.labelled_audio import label_loader
 from nemo_distill.modules.log_mel_space import LogMelSpace
 from nemo_distill.parts.nemo_integrity import RecordsIntegrity

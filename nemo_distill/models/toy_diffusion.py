@@ -31,7 +31,7 @@ from nemo.core.classes import ModelPT
 from nemo.core.classes.common import safe_instantiate
 from nemo_distill.data.toy2d import sample_toy
 from nemo_distill.diffusion import noise_data, sample, weighted_denoising_loss
-from nemo_distill.modules.diffusion_settings import DiffusionSettings
+from nemo_distill.diffusion.settings import DiffusionSettings
 from nemo_distill.parts.nemo_integrity import RecordsIntegrity
 
 

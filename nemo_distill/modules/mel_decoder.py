@@ -50,7 +50,7 @@ from nemo_distill.diffusion import (
     sample,
     weighted_denoising_loss,
 )
-from nemo_distill.modules.diffusion_settings import DiffusionSettings
+from nemo_distill.diffusion.settings import DiffusionSettings
 
 __all__ = ["DiffusionMelDecoder", "PRIORS"]
 
@@ -125,9 +125,7 @@ class DiffusionMelDecoder(NeuralModule):
     @property
     def defaults(self) -> SamplingOptions:
         """The configured sampling defaults (steps, sampler, temperature, t_start)."""
-        s = self.settings
-        return SamplingOptions(steps=s.default_steps, sampler=s.sampler, temperature=s.temperature, t_start=s.t_start,
-                               layer_budget=s.layer_budget)
+        return self.settings.sampling_defaults
 
     @property
     def num_blocks(self) -> Optional[int]:
@@ -271,8 +269,11 @@ class DiffusionMelDecoder(NeuralModule):
 
     # ------------------------------------------------------------------------------------------------- sampling
     def resolve(self, options: Optional[SamplingOptions] = None) -> SamplingOptions:
-        """``options`` with the configured defaults filled in."""
-        return (options or SamplingOptions()).with_defaults(self.defaults)
+        """``options`` with the configured defaults filled in, the layer budget checked against the network: the
+        settings a call will sample with (what a CLI prints and records)."""
+        options = (options or SamplingOptions()).with_defaults(self.defaults)
+        self.check_layer_budget(options.layer_budget)
+        return options
 
     def starting_state(self, coarse: torch.Tensor, mask: torch.Tensor, options: Optional[SamplingOptions] = None,
                        generator: Optional[torch.Generator] = None) -> torch.Tensor:
@@ -300,7 +301,6 @@ class DiffusionMelDecoder(NeuralModule):
         Padding-invariant: each utterance's frames depend only on its own valid frames and noise.
         """
         options = self.resolve(options)
-        self.check_layer_budget(options.layer_budget)
         mask = frame_mask(lengths, coarse.shape[-1])
         generator = options.generator(coarse.device)  # draws the starting noise, then a stochastic sampler's
         z_start = self.starting_state(coarse, mask, options, generator)

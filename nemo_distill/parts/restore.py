@@ -39,8 +39,6 @@ def restore_model(path: str, cls: Union[Type[M], Tuple[type, ...]], map_location
     where = f"{role} {path}" if role else path
     from nemo.core.classes import ModelPT
 
-    import nemo_distill  # noqa: F401  (registers the package's config targets before NeMo reads the config)
-
     try:
         check_nemo_file(path)
     except (FileNotFoundError, CorruptModelFileError) as error:
