@@ -44,10 +44,6 @@ def _sample_denoising_model_class():
             if int(section.get("steps", 1)) < 1:
                 raise ValueError(f"sample_denoising.steps must be >= 1, got {section.get('steps')}")
 
-        @classmethod
-        def round_config(cls, section, model_cfg, previous_student):
-            return {"sample_denoising": section}
-
         def distillation_loss(self, batch):
             x0, cond, coarse, mask = self._window(batch)
             return guidance_folding_loss(self.x0_function(self.decoder, cond, coarse, mask), lambda z_t, log_snr: x0,

@@ -190,6 +190,8 @@ def _train_round(cfg, step: Round, teacher_path: str, teacher_sha256: str, origi
         model_cfg.teacher_path = teacher_path
         model_cfg.teacher_steps = step.teacher_steps
         model_cfg.synthetic_data = synthetic_dir
+        if section is not None:  # the method's own section, under its name
+            model_cfg[method.name] = section
         for key, value in method.model_class.round_config(section, model_cfg, previous_student).items():
             model_cfg[key] = value
     trainer_kwargs = _trainer_kwargs(cfg)

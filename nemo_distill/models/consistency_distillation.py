@@ -67,14 +67,6 @@ class ConsistencyDistillationModel(DecoderDistillationModel):
     def check_section(cls, section, plan_has_ladder: bool = True) -> None:
         check_consistency_config(section)
 
-    @classmethod
-    def round_config(cls, section, model_cfg: DictConfig, previous_student: Optional[str]) -> Dict:
-        return {"consistency": section}
-
-    @classmethod
-    def round_optimizer_steps(cls, section, round_steps: int) -> int:
-        return int(section.get("round_steps") or round_steps)
-
     def train(self, mode: bool = True):
         super().train(mode)
         self.ema_decoder.eval()

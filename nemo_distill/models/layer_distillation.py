@@ -90,14 +90,6 @@ class LayerDistillationModel(DecoderDistillationModel):
     def check_against_teacher(cls, section, teacher_decoder) -> None:
         check_layers_config(section, teacher_decoder)
 
-    @classmethod
-    def round_config(cls, section, model_cfg: DictConfig, previous_student: Optional[str]) -> Dict:
-        return {"layers": section}
-
-    @classmethod
-    def round_optimizer_steps(cls, section, round_steps: int) -> int:
-        return int(section.get("round_steps") or round_steps)
-
     @property
     def sampling_layer_budget(self) -> Optional[int]:
         return self.default_layer_budget

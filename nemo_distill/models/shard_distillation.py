@@ -67,14 +67,15 @@ class ShardDistillationModel(ModelPT):
 
     @classmethod
     def round_config(cls, section, model_cfg: DictConfig, previous_student: Optional[str]) -> Dict:
-        """Keys the round runner sets in this method's model config, from its section (``previous_student``: the
-        ladder's last student, None on the teacher)."""
+        """Keys the round runner sets in this method's model config beyond its section (which the runner copies in
+        under the method's name); ``previous_student``: the ladder's last student, None on the teacher."""
         return {}
 
     @classmethod
     def round_optimizer_steps(cls, section, round_steps: int) -> int:
-        """The trainer's ``max_steps`` of a round of this method (``round_steps``: ``model.round_steps``)."""
-        return int(round_steps)
+        """The trainer's ``max_steps`` of a round of this method: the section's ``round_steps``, else
+        ``model.round_steps``."""
+        return int((section or {}).get("round_steps") or round_steps)
 
     def __init__(self, cfg: DictConfig, trainer: Optional[Trainer] = None,
                  teacher: Optional[DiffusionSpectrogramGenerator] = None):
