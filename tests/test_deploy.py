@@ -18,6 +18,7 @@ torch-free client, parity with PyTorch, and the refusals."""
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -466,3 +467,37 @@ def test_a_20000_character_text_is_spoken_piece_by_piece_in_bounded_memory(voice
           f"output {small_samples} vs {large_samples} (mel frames / audio samples)")
     assert 8.5 < large_samples / small_samples < 11.5  # audio proportional to the text
     assert large_mb - small_mb < 400  # bounded: what grows is the audio itself (~60 MB of float32 here)
+
+
+# ------------------------------------------------------------------------------ what changes the speech is hashed
+@pytest.mark.parametrize("damage", ["tokenizer_letters_swapped", "deploy_json_edited"])
+def test_an_edited_tokenizer_or_manifest_is_named_before_any_session(repo, tmp_path, damage):
+    """Two letters swapped in tokenizer.json changed the speech silently; an edited deploy.json (n_mels) ended in an
+    onnxruntime broadcast traceback. Both are recorded by sha256 at export and named by every reader."""
+    import json
+
+    from nemo_distill.runtime.onnx_client import OnnxTTSPipeline
+    from nemo_distill.runtime.triton_server import check_serving_repository
+
+    broken = str(tmp_path / "repo")
+    shutil.copytree(repo, broken)
+    if damage == "tokenizer_letters_swapped":
+        path = os.path.join(broken, "tokenizer.json")
+        spec = json.load(open(path))
+        a, b = spec["tokens"].index("a"), spec["tokens"].index("e")
+        spec["tokens"][a], spec["tokens"][b] = spec["tokens"][b], spec["tokens"][a]
+        match = r"tokenizer.json is corrupt or edited"
+    else:
+        path = os.path.join(broken, "deploy.json")
+        spec = json.load(open(path))
+        spec["n_mels"] = 40
+        match = r"deploy.json was changed after export"
+    with open(path, "w") as f:
+        json.dump(spec, f, indent=1)
+    with pytest.raises(ValueError, match=match):
+        OnnxTTSPipeline(broken)
+    with pytest.raises(ValueError, match=match):
+        check_serving_repository(broken)
+    run = subprocess.run([sys.executable, "scripts/infer_onnx.py", broken, "hello.", str(tmp_path / "x.wav")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and re.search(match, run.stderr) and not (tmp_path / "x.wav").exists(), run.stderr

@@ -63,7 +63,32 @@ def test_a_saved_nemo_carries_the_sha256_of_its_members(voice_nemo):
         record = json.load(tar.extractfile(INTEGRITY_MEMBER))
     assert {name.lstrip("./") for name in record["sha256"]} >= {"model_config.yaml", "model_weights.ckpt"}
     assert check_nemo_file(voice_nemo) is True
-    assert check_nemo_file(os.path.join(FIXTURES, "legacy_tts.nemo")) is False  # no record: read whole, accepted
+
+
+def test_a_nemo_without_a_record_is_accepted_with_a_warning_that_names_it():
+    from nemo_distill.parts.nemo_integrity import UnrecordedModelFileWarning, check_nemo_file
+
+    legacy = os.path.join(FIXTURES, "legacy_tts.nemo")
+    with pytest.warns(UnrecordedModelFileWarning, match=f"{legacy} has no integrity record"):
+        assert check_nemo_file(legacy) is False  # read whole (truncation still found), accepted
+
+
+@pytest.mark.parametrize("into_record", [0, 100])
+def test_a_nemo_cut_at_its_record_is_truncated_not_a_recordless_archive(voice_nemo, tmp_path, into_record):
+    """Cut exactly where the integrity record starts (or 100 bytes into its header), with 256 flipped weight bytes:
+    tar reads the rest as a complete archive without a record (accepted before); the missing end-of-archive
+    marker names it truncated."""
+    from nemo_distill.models import DiffusionSpectrogramGenerator
+    from nemo_distill.parts.nemo_integrity import INTEGRITY_MEMBER, CorruptModelFileError
+
+    with tarfile.open(voice_nemo) as tar:
+        record = next(m for m in tar.getmembers() if m.name == INTEGRITY_MEMBER)
+    cut = tmp_path / "cut.nemo"
+    cut.write_bytes(open(voice_nemo, "rb").read()[: record.offset + into_record])
+    offset, size = _weights_offset(str(cut))
+    _flip(str(cut), offset + size // 2)
+    with pytest.raises(CorruptModelFileError, match=f"{cut} is truncated: .*end-of-archive marker"):
+        DiffusionSpectrogramGenerator.from_nemo(str(cut))
 
 
 def test_flipped_bytes_in_the_weights_are_detected_and_the_file_named(voice_nemo, tmp_path):

@@ -267,11 +267,14 @@ def test_serve_names_a_corrupt_or_missing_model_file_before_starting(python_repo
 def test_serve_refuses_what_the_bundled_server_cannot_serve(python_repo, tmp_path):
     import json
 
+    from nemo_distill.runtime.onnx_client import manifest_digest
+
     onnx_backend = str(tmp_path / "onnx_backend")
     shutil.copytree(python_repo, onnx_backend)
     with open(os.path.join(onnx_backend, "deploy.json")) as f:
         manifest = json.load(f)
-    manifest["backend"] = "onnxruntime"
+    manifest["backend"] = "onnxruntime"  # a genuine onnxruntime-backend manifest: its digest made again
+    manifest["manifest_sha256"] = manifest_digest(manifest)
     with open(os.path.join(onnx_backend, "deploy.json"), "w") as f:
         json.dump(manifest, f)
     for repo, message in ((onnx_backend, "export it with --backend python"), (str(tmp_path), "deploy.json not found")):

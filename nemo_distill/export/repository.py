@@ -50,6 +50,7 @@ from nemo_distill.export.quantize import QUANTIZATION_MODES, quantize_int8
 from nemo_distill.export.triton_config import ensemble_config, onnx_model_config, python_model_config, to_pbtxt
 from nemo_distill.parts.deployment import Deployment
 from nemo_distill.parts.mel_settings import check_mel_settings_match
+from nemo_distill.runtime.onnx_client import manifest_digest
 from nemo_distill.runtime.triton_server import FORMAT
 from nemo_distill.utils.files import sha256_file, write_json_atomic
 from nemo_distill.utils.locks import path_lock
@@ -313,6 +314,9 @@ def export_triton_repository(
                     **{f"{name}_file": os.path.basename(path) for name, path in (sources or {}).items()},
                 },
             }
+            # what changes the speech is hashed: the tokenizer, and deploy.json's own content (its readers check both)
+            manifest["tokenizer_sha256"] = sha256_file(os.path.join(tmp, "tokenizer.json"))
+            manifest["manifest_sha256"] = manifest_digest(json.loads(json.dumps(manifest)))  # as readers load it
             write_json_atomic(os.path.join(tmp, "deploy.json"), manifest, indent=1)
             if os.path.exists(out_dir):
                 old = f"{tmp}.old"

@@ -17,9 +17,11 @@
 A ``.nemo`` is an uncompressed tar (NeMo's ``model_config.yaml``, ``model_weights.ckpt``, artefacts). The package's
 models append one member, ``nemo_distill_integrity.json``, with the sha256 of every other member when they are
 saved (:class:`RecordsIntegrity`); :func:`check_nemo_file` reads every member, compares it with that record and
-turns a missing, truncated, non-tar or altered file into one-line errors that name the file. A ``.nemo`` without a
-record (written by NeMo itself, or by an earlier version of this package) is read in full, so truncation is still
-found, and accepted.
+turns a missing, truncated, non-tar or altered file into one-line errors that name the file. An archive must end in
+tar's end-of-archive marker (two zero blocks): a file cut at a member boundary (e.g. exactly where the record
+starts) reads as a shorter, complete-looking archive otherwise. A ``.nemo`` without a record (written by NeMo itself,
+or by an earlier version of this package) is read in full, so truncation is still found, and accepted with an
+:class:`UnrecordedModelFileWarning` naming it: its weights cannot be checked.
 """
 
 import hashlib
@@ -27,9 +29,11 @@ import io
 import json
 import os
 import tarfile
+import warnings
 from typing import Dict
 
-__all__ = ["CorruptModelFileError", "INTEGRITY_MEMBER", "RecordsIntegrity", "check_nemo_file", "record_integrity"]
+__all__ = ["CorruptModelFileError", "INTEGRITY_MEMBER", "RecordsIntegrity", "UnrecordedModelFileWarning",
+           "check_nemo_file", "record_integrity"]
 
 INTEGRITY_MEMBER = "./nemo_distill_integrity.json"
 _REQUIRED = ("model_config.yaml", "model_weights.ckpt")
@@ -37,6 +41,18 @@ _REQUIRED = ("model_config.yaml", "model_weights.ckpt")
 
 class CorruptModelFileError(ValueError):
     """A ``.nemo`` that is not a complete, unaltered archive."""
+
+
+class UnrecordedModelFileWarning(UserWarning):
+    """A ``.nemo`` without an integrity record: complete, but its members cannot be checked."""
+
+
+def _ends_with_marker(path: str, end_of_members: int) -> bool:
+    """Whether the two zero blocks of tar's end-of-archive marker follow the last member (at ``end_of_members``)."""
+    with open(path, "rb") as f:
+        f.seek(end_of_members)
+        marker = f.read(2 * tarfile.BLOCKSIZE)
+    return len(marker) == 2 * tarfile.BLOCKSIZE and not any(marker)
 
 
 def _member_hashes(tar: tarfile.TarFile) -> Dict[str, str]:
@@ -80,13 +96,19 @@ def check_nemo_file(path: str) -> bool:
             names = tar.getnames()
             hashes = _member_hashes(tar)
             record = json.load(tar.extractfile(INTEGRITY_MEMBER)) if INTEGRITY_MEMBER in names else None
+            end_of_members = tar.offset
     except (tarfile.TarError, EOFError, OSError, ValueError) as error:
         raise CorruptModelFileError(f"{path} is not a readable .nemo archive (truncated or not a .nemo: "
                                     f"{error})") from None
+    if names and not _ends_with_marker(path, end_of_members):
+        raise CorruptModelFileError(f"{path} is truncated: the archive stops after {len(names)} members without "
+                                    "tar's end-of-archive marker (copy or save it again)")
     missing = [name for name in _REQUIRED if not any(n.lstrip("./") == name for n in names)]
     if missing:
         raise CorruptModelFileError(f"{path} is not a .nemo file: it has no {', '.join(missing)}")
     if record is None:
+        warnings.warn(f"{path} has no integrity record (written by NeMo itself or by an older nemo_distill): it is "
+                      "complete, but its weights cannot be checked", UnrecordedModelFileWarning, stacklevel=2)
         return False
     expected = record.get("sha256", {})
     differing = sorted(name for name in set(expected) | set(hashes) if expected.get(name) != hashes.get(name))

@@ -40,7 +40,7 @@ from nemo_distill.runtime.text import MAX_CHARS, split_text
 from nemo_distill.runtime.tokenizer import CharTokenizer, UnspeakableTextWarning
 
 __all__ = ["CharTokenizer", "OnnxTTSPipeline", "UnspeakableTextWarning", "main", "onnx_session", "starting_noise",
-           "verify_repository", "write_wav"]
+           "manifest_digest", "read_manifest", "verify_repository", "write_wav"]
 
 
 def starting_noise(tokens: np.ndarray, n_mels: int, max_frames_per_token: int, seed: int) -> np.ndarray:
@@ -68,13 +68,7 @@ class OnnxTTSPipeline:
     """The repository's ensemble, run step by step with onnxruntime sessions (one per model)."""
 
     def __init__(self, repo: str, threads: int = 1, providers=None, spin: bool = False):
-        manifest_path = os.path.join(repo, "deploy.json")
-        if not os.path.isfile(manifest_path):
-            raise FileNotFoundError(f"{manifest_path} not found: {repo} is not a repository written by "
-                                    "scripts/export.py")
-        with open(manifest_path) as f:
-            self.manifest = json.load(f)
-        verify_repository(repo, self.manifest)
+        self.manifest = read_manifest(repo)
         with open(os.path.join(repo, self.manifest["tokenizer"])) as f:
             self.tokenizer = CharTokenizer(json.load(f))
         self.sessions = {
@@ -126,6 +120,57 @@ class OnnxTTSPipeline:
         return [tensors["AUDIO"][i, 0, : int(n) * hop] for i, n in enumerate(tensors["MEL_LENS"])]
 
 
+def manifest_digest(manifest: Dict) -> str:
+    """The sha256 of ``deploy.json``'s content without its own ``manifest_sha256`` (canonical JSON): what the
+    exporter records and every reader checks, so an edited ``deploy.json`` is named instead of failing later."""
+    content = {key: value for key, value in manifest.items() if key != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(repo: str, check_models: bool = True) -> Dict:
+    """``deploy.json`` of the repository at ``repo``, checked: its own content against the sha256 it records, the
+    tokenizer file (it changes the speech) and, with ``check_models``, every model file against theirs
+    (:func:`verify_repository`). ``FileNotFoundError`` or ``ValueError``, one line naming the file. A repository
+    exported before these hashes were recorded is read with a warning."""
+    manifest_path = os.path.join(repo, "deploy.json")
+    if not os.path.isfile(manifest_path):
+        raise FileNotFoundError(f"{manifest_path} not found: {repo} is not a repository written by "
+                                "scripts/export.py")
+    try:
+        with open(manifest_path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except ValueError as error:
+        raise ValueError(f"{manifest_path} is not valid JSON ({error}): export the repository again") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("models"), dict):
+        raise ValueError(f"{manifest_path} is not a repository manifest: export the repository again")
+    recorded = manifest.get("manifest_sha256")
+    tokenizer_path = os.path.join(repo, str(manifest.get("tokenizer", "tokenizer.json")))
+    if recorded is None:
+        warnings.warn(f"{manifest_path} records no sha256 of itself or of its tokenizer (exported by an older "
+                      "nemo_distill): export again to have them checked", UserWarning, stacklevel=2)
+    else:
+        if manifest_digest(manifest) != recorded:
+            raise ValueError(f"{manifest_path} was changed after export: its content differs from the sha256 it "
+                             "records (export the repository again)")
+        if not os.path.isfile(tokenizer_path):
+            raise FileNotFoundError(f"{tokenizer_path} (the tokenizer) is missing from the repository: export it "
+                                    "again")
+        if _sha256_file(tokenizer_path) != manifest.get("tokenizer_sha256"):
+            raise ValueError(f"{tokenizer_path} is corrupt or edited: its sha256 differs from the one deploy.json "
+                             "records (a changed tokenizer changes the speech; export the repository again)")
+    if check_models:
+        verify_repository(repo, manifest)
+    return manifest
+
+
 def verify_repository(repo: str, manifest: Dict) -> None:
     """Every model file that ``deploy.json`` lists exists and has the sha256 it records (checked before any session is
     created): ``FileNotFoundError`` or ``ValueError``, one line naming the file."""
@@ -133,11 +178,7 @@ def verify_repository(repo: str, manifest: Dict) -> None:
         path = os.path.join(repo, entry["file"])
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path} ({name}) is missing from the repository: export it again")
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-        if digest.hexdigest() != entry["sha256"]:
+        if _sha256_file(path) != entry["sha256"]:
             raise ValueError(f"{path} ({name}) is corrupt: its sha256 differs from the one deploy.json records "
                              "(export the repository again)")
 

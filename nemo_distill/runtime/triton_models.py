@@ -41,7 +41,13 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from nemo_distill.runtime.onnx_client import CharTokenizer, onnx_session, starting_noise, verify_repository
+from nemo_distill.runtime.onnx_client import (
+    CharTokenizer,
+    onnx_session,
+    read_manifest,
+    starting_noise,
+    verify_repository,
+)
 from nemo_distill.runtime.text import split_sentences
 
 __all__ = ["FrontendModel", "SamplerModel", "StreamingTTSModel", "TokenizerModel", "VocoderModel"]
@@ -68,12 +74,7 @@ class _RepositoryModel:
         # the exported repository itself, also when the server runs on a folder of links to it (scripts/serve.py)
         run_folder = os.path.dirname(os.path.abspath(args["model_repository"]))
         self.repo = os.path.dirname(os.path.realpath(os.path.join(run_folder, "deploy.json")))
-        manifest_path = os.path.join(self.repo, "deploy.json")
-        if not os.path.isfile(manifest_path):
-            raise FileNotFoundError(f"{manifest_path} not found: {self.repo} is not a repository written by "
-                                    "nemo_distill's export")
-        with open(manifest_path) as f:
-            self.manifest = json.load(f)
+        self.manifest = read_manifest(self.repo, check_models=False)  # deploy.json and the tokenizer
         with open(os.path.join(self.repo, self.manifest["tokenizer"])) as f:
             self.tokenizer = CharTokenizer(json.load(f))
 

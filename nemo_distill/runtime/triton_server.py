@@ -42,7 +42,7 @@ import urllib.error
 import urllib.request
 from typing import Dict, List, Optional
 
-from nemo_distill.runtime.onnx_client import verify_repository
+from nemo_distill.runtime.onnx_client import read_manifest, verify_repository
 
 __all__ = ["ServerError", "TritonServer", "find_tritonserver", "free_port", "free_ports", "python_environment",
            "check_serving_repository"]
@@ -118,16 +118,13 @@ def check_serving_repository(repo: str) -> Dict:
     """``deploy.json`` of a ``--backend python`` repository whose model files all match their hashes; ValueError or
     FileNotFoundError naming the problem (and the model) otherwise."""
     manifest_path = os.path.join(repo, "deploy.json")
-    if not os.path.isfile(manifest_path):
-        raise FileNotFoundError(f"{manifest_path} not found: {repo} is not a repository written by scripts/export.py")
-    with open(manifest_path) as f:
-        manifest = json.load(f)
+    manifest = read_manifest(repo, check_models=False)
     if manifest.get("format") != FORMAT:
         raise ValueError(f"{manifest_path} is not a nemo_distill repository (format {manifest.get('format')!r})")
     if manifest.get("backend") != "python":
         raise ValueError(f"{repo} uses the {manifest.get('backend', 'onnxruntime')} backend, which the bundled server "
                          "lacks (it has only the Python backend): export it with --backend python")
-    verify_repository(repo, manifest)
+    verify_repository(repo, manifest)  # after the backend check: a wrong backend is named first
     for name in [*manifest["models"], manifest["ensemble"], *(manifest.get("text_models") or {}).values()]:
         if not os.path.isfile(os.path.join(repo, name, "config.pbtxt")):
             raise FileNotFoundError(f"{os.path.join(repo, name, 'config.pbtxt')} ({name}) is missing: export again")
