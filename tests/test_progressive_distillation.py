@@ -213,6 +213,39 @@ def test_interrupted_round_resumes_and_keeps_finished_work(teacher_nemo, corpus,
     assert len(resumed_from) == 1 and resumed_from[0] and "last" in os.path.basename(resumed_from[0])
 
 
+def test_a_ten_thousand_character_training_text_is_cut_as_synthesis_cuts_it(teacher_nemo, tmp_path):
+    """One 10,000-character line asked FastPitch's attention for a 7.2 GB allocation and left a folder whose rerun
+    without it was refused: it is cut into pieces of at most 300 characters (as synthesis cuts a text) before the
+    folder is touched, and the shards hold those pieces."""
+    import json
+
+    from nemo_distill.data.synthetic_shards import SyntheticShardStore
+    from nemo_distill.distillation import run_distillation
+    from nemo_distill.runtime.text import MAX_CHARS, split_text
+    from nemo_distill.utils.files import sha256_text
+
+    long = " ".join(f"Sentence number {i} of a very long line." for i in range(300))[:10_000]
+    texts = tmp_path / "texts.txt"
+    texts.write_text(f"hello world.\n{long}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    run_distillation(_cfg(teacher_nemo, str(texts), out, "generate_only=true"))
+    pieces = ["hello world.", *split_text(long, MAX_CHARS)]
+    assert len(pieces) > 30 and max(len(p) for p in pieces) <= MAX_CHARS
+    assert SyntheticShardStore(str(out / "synthetic")).read_manifest()["texts"] == pieces
+    identity = json.loads((out / "distillation.json").read_text())
+    assert identity["texts_sha256"] == sha256_text("\n".join(pieces))
+
+
+def test_a_texts_file_that_is_not_utf8_is_refused_naming_it(teacher_nemo, tmp_path):
+    from nemo_distill.distillation import run_distillation
+
+    texts = tmp_path / "latin1.txt"
+    texts.write_bytes("caf\u00e9 au lait.\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=f"{texts} is not UTF-8 text"):
+        run_distillation(_cfg(teacher_nemo, str(texts), tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("teacher_steps, student_steps, match", [
     (10, 4, r"cannot halve 10 teacher steps down to 4.*nearest valid plans: .*10 -> 5"),
     (256, 3, r"cannot halve 256 .* 3 .*nearest valid plans"),

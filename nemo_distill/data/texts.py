@@ -27,20 +27,23 @@ def read_texts(path: str, limit: Optional[int] = None) -> List[str]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"text source {path} does not exist")
     texts = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            if line.startswith("{"):
-                try:
-                    entry = json.loads(line)
-                except ValueError as error:
-                    raise ValueError(f"{path}:{number} is neither a sentence nor valid JSON: {error}") from None
-                if not str(entry.get("text", "")).strip():
-                    raise ValueError(f"{path}:{number}: manifest entry without a 'text' field")
-                line = str(entry["text"]).strip()
-            texts.append(line)
+    try:
+        lines = open(path, encoding="utf-8").read().splitlines()
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start}): save it as UTF-8") from None
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("{"):
+            try:
+                entry = json.loads(line)
+            except ValueError as error:
+                raise ValueError(f"{path}:{number} is neither a sentence nor valid JSON: {error}") from None
+            if not str(entry.get("text", "")).strip():
+                raise ValueError(f"{path}:{number}: manifest entry without a 'text' field")
+            line = str(entry["text"]).strip()
+        texts.append(line)
     if not texts:
         raise ValueError(f"{path} holds no text")
     return texts[:limit] if limit else texts

@@ -46,7 +46,7 @@ from nemo.utils.exp_manager import exp_manager
 from nemo_distill.data.synthetic_shards import SyntheticShardStore
 from nemo_distill.distillation.methods import METHODS, teacher_guidance
 from nemo_distill.distillation.plan import Round, plan_from_config
-from nemo_distill.distillation.synthetic_data import check_texts, generate_synthetic_data, read_texts
+from nemo_distill.distillation.synthetic_data import generate_synthetic_data, read_texts, training_pieces
 from nemo_distill.models import DiffusionSpectrogramGenerator
 from nemo_distill.utils.files import sha256_file, sha256_text, write_json_atomic
 from nemo_distill.utils.locks import folder_lock
@@ -123,8 +123,8 @@ def run_distillation(cfg: DictConfig) -> List[str]:
     for method in {r.method.name: r.method for r in rounds}.values():  # sections against the teacher's network
         method.model_class.check_against_teacher(method.section(cfg), teacher.decoder)
     teacher_sha256 = sha256_file(cfg.teacher)
-    texts = read_texts(cfg.texts, limit=synthetic.get("max_texts"))
-    check_texts(teacher, texts, source=str(cfg.texts))
+    # every text checked, a long one cut as synthesis cuts it (bounded memory): before the lock and any file
+    texts = training_pieces(teacher, read_texts(cfg.texts, limit=synthetic.get("max_texts")), source=str(cfg.texts))
     identity = _identity(cfg, teacher_sha256, texts, guidance_scale)
     # a teacher that is itself a student passes its own origin on: every student names the model it came from
     origin_sha256 = teacher.cfg.get("distillation", {}).get("origin_teacher_sha256") or teacher_sha256

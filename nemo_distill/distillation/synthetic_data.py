@@ -31,8 +31,9 @@ from nemo_distill.data.synthetic_shards import ShardSpec, SyntheticShardStore, s
 from nemo_distill.data.texts import read_texts
 from nemo_distill.diffusion import SamplingOptions
 from nemo_distill.models import DiffusionSpectrogramGenerator
+from nemo_distill.runtime.text import MAX_CHARS
 
-__all__ = ["SyntheticDataGenerator", "check_texts", "generate_synthetic_data", "read_texts"]
+__all__ = ["SyntheticDataGenerator", "check_texts", "generate_synthetic_data", "read_texts", "training_pieces"]
 
 
 class SyntheticDataGenerator(pl.LightningModule):
@@ -85,6 +86,26 @@ def check_texts(teacher: DiffusionSpectrogramGenerator, texts: Sequence[str], so
             teacher.check_text(text)
         except ValueError as error:
             raise ValueError(f"{source}: text {number}: {error}") from None
+
+
+def training_pieces(teacher: DiffusionSpectrogramGenerator, texts: Sequence[str], source: str = "texts",
+                    max_chars: int = MAX_CHARS) -> List[str]:
+    """The texts a distillation trains on: every text checked (:func:`check_texts`), and one longer than
+    ``max_chars`` characters cut into pieces at sentence ends exactly as synthesis cuts it
+    (:meth:`~DiffusionSpectrogramGenerator.text_pieces`), so the front-end's memory stays bounded (it attends over a
+    whole text: a 10,000-character line asked it for one 7.2 GB allocation); shorter texts are kept as they are."""
+    check_texts(teacher, texts, source)
+    pieces, cut = [], 0
+    for text in texts:
+        if len(text) <= max_chars:
+            pieces.append(text)
+        else:
+            pieces.extend(teacher.text_pieces(text, max_chars))
+            cut += 1
+    if cut:
+        logging.info(f"{source}: {cut} text(s) over {max_chars} characters cut into pieces: {len(texts)} texts -> "
+                     f"{len(pieces)} training utterances")
+    return pieces
 
 
 def _only(items):
