@@ -179,6 +179,9 @@ def test_stream_sends_each_sentence_in_order_as_the_onnx_client_speaks_it(server
     assert len(_wav(out)[1]) == sum(len(audio) for _, audio, _ in chunks)
     with pytest.raises(ValueError, match="nothing to speak"):
         list(clients["grpc"].stream("?! ...", seed=0))
+    # 100 KB of text had taken the server 72 s for one request: refused before any work, by name
+    with pytest.raises(ValueError, match="a text of 100000 characters is more than this model's maximum of 5000"):
+        list(clients["grpc"].stream("Hello there. " * 7692 + "abcd", seed=0))
 
 
 def test_concurrent_requests_are_batched_without_changing_their_audio(server, pipeline):
@@ -234,6 +237,9 @@ def test_each_bad_request_is_refused_by_name_and_the_next_good_one_is_served(cli
         ("tts_text", {"TEXT": np.array([[b"\xff\xfe"]], dtype=object), "SEED": np.zeros((1, 1), np.int64)},
          "not UTF-8"),
         ("tts_text", {"TEXT": np.array([[b"x" * (MAX_TOKENS + 5)]], dtype=object), "SEED": np.zeros((1, 1), np.int64)}, "tokens is more than"),
+        ("tts", {"TOKENS": tokens, "NOISE": np.full_like(noise, np.nan)}, "noise holds NaN or infinite values"),
+        ("tts_text", {"TEXT": np.array([[TEXT.encode()]], dtype=object), "SEED": np.full((1, 1), -1, np.int64)},
+         r"SEED must be an integer in \[0, 2\*\*63\), got -1"),
     ]
     for protocol, client in clients.items():
         for model, arrays, message in bad:

@@ -199,6 +199,8 @@ class SamplerModel(_OnnxGraphModel):
         if noise_frames < frames:
             raise ValueError(f"noise has {noise_frames} frames but the utterance has {frames}: send "
                              f"max_frames_per_token ({self.manifest['max_frames_per_token']}) x tokens frames")
+        if not np.isfinite(inputs["noise"][..., :frames]).all():
+            raise ValueError("noise holds NaN or infinite values: send standard normal noise")
 
     def batch(self, requests):
         frames = max(r["coarse_mel"].shape[-1] for r in requests)
@@ -245,6 +247,9 @@ def _seeds(request, count: int) -> List[int]:
     seeds = tensor.as_numpy().reshape(-1).tolist()
     if len(seeds) != count:
         raise ValueError(f"{len(seeds)} seeds for {count} texts")
+    bad = [s for s in seeds if not 0 <= int(s) < 2 ** 63]
+    if bad:
+        raise ValueError(f"SEED must be an integer in [0, 2**63), got {bad[0]}")
     return [int(s) for s in seeds]
 
 
@@ -280,10 +285,14 @@ class TokenizerModel(_RepositoryModel):
         return responses
 
 
+MAX_STREAM_CHARS = 5000  # a paragraph of about five minutes of speech (100 KB had taken the server 72 s)
+
+
 class StreamingTTSModel(TokenizerModel):
     """Decoupled: ``TEXT [1]`` (a paragraph), ``SEED [1]`` -> one response per sentence, in order, each ``AUDIO
     [samples]`` with ``PIECE [1]`` (its index), then the final flag; sentence ``j`` is the ``tts`` ensemble on its
-    tokens with noise from ``SEED + j``, exactly what ``infer_triton.py`` and the ONNX client make of it alone."""
+    tokens with noise from ``SEED + j``, exactly what ``infer_triton.py`` and the ONNX client make of it alone. A
+    text over ``max_stream_chars`` (``deploy.json``; :data:`MAX_STREAM_CHARS` by default) is refused."""
 
     model_name = "tts_stream"
 
@@ -295,6 +304,10 @@ class StreamingTTSModel(TokenizerModel):
             try:
                 (text,) = _texts(request)
                 (seed,) = _seeds(request, 1)
+                limit = int(self.manifest.get("max_stream_chars", MAX_STREAM_CHARS))
+                if len(text) > limit:  # before any work: the stream's cost grows with the text
+                    raise ValueError(f"a text of {len(text)} characters is more than this model's maximum of {limit}: "
+                                     "send it in parts")
                 self.tokenizer.check(text)
                 pieces = [p for p in split_sentences(text) if self.tokenizer.speakable(p)]
                 hop = int(self.manifest["hop_length"])
