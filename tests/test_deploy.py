@@ -501,3 +501,47 @@ def test_an_edited_tokenizer_or_manifest_is_named_before_any_session(repo, tmp_p
     run = subprocess.run([sys.executable, "scripts/infer_onnx.py", broken, "hello.", str(tmp_path / "x.wav")],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and re.search(match, run.stderr) and not (tmp_path / "x.wav").exists(), run.stderr
+
+
+# ------------------------------------------------------------------------------------------ infer_onnx's output
+def test_infer_onnx_to_a_missing_folder_is_refused_before_any_work(repo, tmp_path, client, monkeypatch):
+    """It failed after synthesis with AttributeError: 'Wave_write' object has no attribute '_file'."""
+    monkeypatch.setattr(client.OnnxTTSPipeline, "__init__", lambda *a, **k: pytest.fail("work before the check"))
+    out = str(tmp_path / "no" / "such" / "folder" / "x.wav")
+    assert client.main([repo, "hello.", out]) == 2
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_temporary_wav(repo, tmp_path, client, monkeypatch, capsys):
+    """Disk full while the wav is written (simulated: ENOSPC from the writer): one line naming the output, exit 2,
+    no ``x.wav.tmp-<pid>`` left (a 1 MB one was before)."""
+    import errno
+    import wave as wave_module
+
+    def full(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(wave_module.Wave_write, "writeframes", full)
+    out = tmp_path / "x.wav"
+    assert client.main([repo, "hello there.", str(out)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error == [f"error: {out}: No space left on device"]
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_long_text_is_written_piece_by_piece_and_equals_the_joined_audio(repo, tmp_path, client):
+    """infer_onnx.py holds one piece in memory at a time (800 MB at 50,000 characters before); the wav is the
+    pieces' audio joined, exactly what synthesize() returns for the text."""
+    pipeline = client.OnnxTTSPipeline(repo)
+    text = " ".join(f"Sentence {i} is here." for i in range(40))  # ~800 characters: three pieces
+    held = []
+    pieces = pipeline.speak_pieces(text, seed=3)
+    audio = []
+    for piece in pieces:
+        held.append(piece.nbytes)
+        audio.append(piece)
+    (joined,) = pipeline.synthesize([text], seed=3)
+    assert len(held) >= 3 and np.array_equal(np.concatenate(audio), joined)
+    out = str(tmp_path / "long.wav")
+    assert client.main([repo, text, out, "--seed", "3"]) == 0
+    with wave.open(out) as f:
+        assert f.getnframes() == len(joined)

@@ -107,12 +107,21 @@ class OnnxTTSPipeline:
             self.tokenizer.check(text, strict)
         if all(len(text) <= max_chars for text in texts):
             return self._speak(self.tokenizer.encode_batch(texts, check=False), seed)
-        audio = []
-        for text in texts:
+        return [np.concatenate(list(self.speak_pieces(text, seed, max_chars, checked=True))) for text in texts]
+
+    def speak_pieces(self, text: str, seed: int = 0, max_chars: int = MAX_CHARS, strict: bool = False,
+                     checked: bool = False):
+        """One text's audio, piece by piece as :meth:`synthesize` makes it (piece ``j``'s noise from ``seed + j``),
+        yielded as each is made: a caller that writes them as they come holds one piece in memory, whatever the
+        text's length."""
+        if not checked:
+            self.tokenizer.check(text, strict)
+        if len(text) <= max_chars:
+            pieces = [text]  # one piece, as it is (what synthesize speaks of a short text)
+        else:
             pieces = [p for p in split_text(text, max_chars) if self.tokenizer.speakable(p)]
-            audio.append(np.concatenate([self._speak(self.tokenizer.encode_batch([piece], check=False), seed + j)[0]
-                                         for j, piece in enumerate(pieces)]))
-        return audio
+        for j, piece in enumerate(pieces):
+            yield self._speak(self.tokenizer.encode_batch([piece], check=False), seed + j)[0]
 
     def _speak(self, tokens: np.ndarray, seed: int) -> List[np.ndarray]:
         tensors = self.run(tokens, self.noise(tokens, seed))
@@ -183,16 +192,26 @@ def verify_repository(repo: str, manifest: Dict) -> None:
                              "(export the repository again)")
 
 
-def write_wav(path: str, audio: np.ndarray, sample_rate: int) -> None:
-    """16-bit PCM mono wav (standard library ``wave``), written to a temporary file and renamed."""
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).round().astype("<i2")
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with wave.open(tmp, "wb") as f:
-        f.setnchannels(1)
-        f.setsampwidth(2)
-        f.setframerate(int(sample_rate))
-        f.writeframes(pcm.tobytes())
-    os.replace(tmp, path)
+def write_wav(path: str, audio, sample_rate: int) -> int:
+    """16-bit PCM mono wav (standard library ``wave``) of ``audio``: one array, or an iterable of arrays written as
+    they come (memory independent of the length). Written to a temporary file and renamed; on any error the
+    temporary file is removed and nothing is left at ``path``. Returns the number of samples."""
+    pieces = [audio] if isinstance(audio, np.ndarray) else audio
+    tmp, samples = f"{path}.tmp-{os.getpid()}", 0
+    try:
+        with wave.open(tmp, "wb") as f:
+            f.setnchannels(1)
+            f.setsampwidth(2)
+            f.setframerate(int(sample_rate))
+            for piece in pieces:
+                f.writeframes((np.clip(piece, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes())
+                samples += len(piece)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return samples
 
 
 def main(argv=None) -> int:
@@ -204,14 +223,23 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime intra-op threads")
     parser.add_argument("--strict", action="store_true", help="refuse characters the tokenizer cannot speak")
     args = parser.parse_args(argv)
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):  # before any work
+        print(f"error: {args.output}: the folder {folder} does not exist or is not writable", file=sys.stderr)
+        return 2
     try:
         pipeline = OnnxTTSPipeline(args.repo, threads=args.threads)
-        (audio,) = pipeline.synthesize([args.text], seed=args.seed, strict=args.strict)
+        pipeline.tokenizer.check(args.text, args.strict)
+        # piece by piece into the wav as each is made: memory independent of the text's length
+        samples = write_wav(args.output, pipeline.speak_pieces(args.text, seed=args.seed, checked=True),
+                            pipeline.manifest["sample_rate"])
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    write_wav(args.output, audio, pipeline.manifest["sample_rate"])
-    print(f"{args.output}: {len(audio) / pipeline.manifest['sample_rate']:.2f} s")
+    except OSError as error:  # disk full, permissions: one line, no temporary file left
+        print(f"error: {args.output}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    print(f"{args.output}: {samples / pipeline.manifest['sample_rate']:.2f} s")
     return 0
 
 
