@@ -545,3 +545,33 @@ def test_a_long_text_is_written_piece_by_piece_and_equals_the_joined_audio(repo,
     assert client.main([repo, text, out, "--seed", "3"]) == 0
     with wave.open(out) as f:
         assert f.getnframes() == len(joined)
+
+
+def test_a_killed_exports_temporary_folder_is_removed_by_the_next_export(voice, repo, tmp_path):
+    """A killed export left ``.<name>.tmp-<pid>`` that no rerun removed; the next export of that folder (holding its
+    lock, so no other export of it runs) removes it."""
+    from nemo_distill.export.repository import export_triton_repository
+
+    generator, vocoder, _ = voice
+    leftover = tmp_path / ".repo.tmp-999999"
+    shutil.copytree(repo, leftover)  # what a kill -9 half-way through leaves
+    export_triton_repository(generator, str(tmp_path / "repo"), vocoder=vocoder)
+    assert sorted(os.listdir(tmp_path)) == [".repo.lock", "repo"]
+
+
+def test_export_script_names_a_full_disk_in_one_line(voice, tmp_path, monkeypatch, capsys):
+    import errno
+
+    from nemo_distill.cli.export import main
+    from nemo_distill.export import repository
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / ".repo.tmp-1" / "deploy.json"))
+
+    monkeypatch.setattr(repository, "write_json_atomic", full)
+    _, _, paths = voice
+    out = tmp_path / "repo"
+    assert main([paths["generator"], str(out), "--vocoder", paths["vocoder"]]) == 2
+    error = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and error[0].startswith(f"error: {out}: No space left on device")
+    assert not out.exists() and not [n for n in os.listdir(tmp_path) if ".tmp-" in n]

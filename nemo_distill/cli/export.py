@@ -101,6 +101,10 @@ def main(argv=None) -> int:
     except (ValueError, TypeError, FileExistsError, FileNotFoundError, ModuleNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # disk full, permissions: one line (the repository is renamed into place only whole)
+        print(f"error: {args.out_dir}: {error.strerror or error} ({error.filename or 'writing the repository'})",
+              file=sys.stderr)
+        return 2
     print(f"wrote {args.out_dir}")
     return 0
 

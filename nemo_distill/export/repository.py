@@ -258,7 +258,11 @@ def export_triton_repository(
         n_mels = deployment.n_mels
         spec = _tensor_specs(n_mels, deployment.cond_channels)
         tmp = os.path.join(parent, f".{os.path.basename(out_dir)}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
+        # under the lock no other export of out_dir runs: temporary folders found here are a killed export's
+        for name in os.listdir(parent):
+            if name.startswith(f".{os.path.basename(out_dir)}.tmp-"):
+                logging.warning(f"removing {os.path.join(parent, name)}, left by an export that did not finish")
+                shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
         os.makedirs(tmp)
         try:
             models = {
