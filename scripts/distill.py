@@ -34,6 +34,7 @@ import sys
 from nemo.core.config import hydra_runner
 from nemo.utils import logging
 from nemo_distill.distillation import run_distillation
+from nemo_distill.distillation.rounds import NonFiniteLossError
 from nemo_distill.utils.config import warn_if_deprecated_config
 
 
@@ -45,8 +46,11 @@ def main(cfg):
         warn_if_deprecated_config(HydraConfig.get().job.config_name)
     try:
         paths = run_distillation(cfg)
-    except (ValueError, TypeError, FileNotFoundError) as error:  # bad input, a corrupt file, a busy folder
-        print(f"distill.py: error: {error}", file=sys.stderr)
+    except (ValueError, TypeError, FileNotFoundError, NonFiniteLossError) as error:  # bad input, a corrupt file,
+        print(f"distill.py: error: {error}", file=sys.stderr)                       # a busy folder, a NaN round
+        sys.exit(2)
+    except OSError as error:  # disk full, permissions: one line naming the file
+        print(f"distill.py: error: {error.filename or cfg.out_dir}: {error.strerror or error}", file=sys.stderr)
         sys.exit(2)
     for path in paths:
         logging.info(f"student: {path}")

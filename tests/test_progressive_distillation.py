@@ -213,6 +213,64 @@ def test_interrupted_round_resumes_and_keeps_finished_work(teacher_nemo, corpus,
     assert len(resumed_from) == 1 and resumed_from[0] and "last" in os.path.basename(resumed_from[0])
 
 
+def test_a_half_written_last_checkpoint_resumes_from_the_newest_readable_one(teacher_nemo, corpus, tmp_path,
+                                                                          monkeypatch):
+    """A ``last.ckpt`` cut in half crashed every rerun (a 190-line traceback) although an intact checkpoint lay
+    beside it: it is moved aside, named, and the round resumes from that checkpoint."""
+    from nemo_distill.distillation import run_distillation
+    from nemo_distill.models.progressive_distillation import ProgressiveDistillationModel
+
+    out = tmp_path / "run"
+    original = ProgressiveDistillationModel.training_step
+
+    def killed_in_round_two(self, batch, batch_idx):
+        if self.teacher_steps == 4 and self.global_step == 3:
+            raise RuntimeError("killed")
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(ProgressiveDistillationModel, "training_step", killed_in_round_two)
+    with pytest.raises(RuntimeError, match="killed"):
+        run_distillation(_cfg(teacher_nemo, corpus[1], out, "model.round_steps=5"))
+    folder = out / "rounds" / "round_02_4to2" / "checkpoints"
+    (last,) = [p for p in folder.iterdir() if p.name.endswith("last.ckpt")]
+    intact = [p for p in folder.iterdir() if p.name.endswith(".ckpt") and p != last]
+    assert intact
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    monkeypatch.setattr(ProgressiveDistillationModel, "training_step", original)
+    resumed_from = []
+    original_fit_start = ProgressiveDistillationModel.on_fit_start
+
+    def record_start(self):
+        resumed_from.append(self.trainer.ckpt_path)
+        return original_fit_start(self)
+
+    monkeypatch.setattr(ProgressiveDistillationModel, "on_fit_start", record_start)
+    paths = run_distillation(_cfg(teacher_nemo, corpus[1], out, "model.round_steps=5"))
+    assert [Path(p).name for p in paths] == ["Student_4steps.nemo", "Student_2steps.nemo"]
+    assert resumed_from == [str(intact[0])]
+    assert (folder / (last.name + ".unreadable")).is_file()
+
+
+def test_a_round_stopped_on_a_nonfinite_loss_is_one_line_with_exit_2(teacher_nemo, corpus, tmp_path, monkeypatch,
+                                                                     capsys):
+    """The non-finite stop ended in a RuntimeError traceback; distill.py names it in one line, exit 2."""
+    from tts_fixtures import load_script
+
+    from nemo_distill.models.progressive_distillation import ProgressiveDistillationModel
+    from nemo_distill.utils.config import CONF_DIR
+
+    monkeypatch.setattr(ProgressiveDistillationModel, "distillation_loss",
+                        lambda self, batch: torch.tensor(float("nan"), requires_grad=True))
+    monkeypatch.setattr(sys, "argv", ["distill.py", f"--config-path={CONF_DIR}", "--config-name=distillation_tiny",
+                                      f"teacher={teacher_nemo}", f"texts={corpus[1]}", f"out_dir={tmp_path / 'out'}",
+                                      "exp_manager.create_tensorboard_logger=false"])
+    with pytest.raises(SystemExit) as exit_info:
+        load_script("distill").main()
+    assert exit_info.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert errors == [errors[0]] and "round_01_8to4 stopped at step 0 on a non-finite loss" in errors[0]
+
+
 def test_a_ten_thousand_character_training_text_is_cut_as_synthesis_cuts_it(teacher_nemo, tmp_path):
     """One 10,000-character line asked FastPitch's attention for a 7.2 GB allocation and left a folder whose rerun
     without it was refused: it is cut into pieces of at most 300 characters (as synthesis cuts a text) before the

@@ -36,6 +36,7 @@ one from its last checkpoint and never overwrites a finished student.
 
 import json
 import os
+import zipfile
 from typing import List, Optional
 
 import lightning.pytorch as pl
@@ -51,7 +52,11 @@ from nemo_distill.models import DiffusionSpectrogramGenerator
 from nemo_distill.utils.files import sha256_file, sha256_text, write_json_atomic
 from nemo_distill.utils.locks import folder_lock
 
-__all__ = ["run_distillation"]
+__all__ = ["NonFiniteLossError", "run_distillation"]
+
+
+class NonFiniteLossError(RuntimeError):
+    """A round stopped on a non-finite loss: its last good checkpoint is kept, no student written."""
 
 
 def _student_path(out_dir: str, name: str, step: Round) -> str:
@@ -182,6 +187,38 @@ def _trainer_kwargs(cfg: DictConfig) -> dict:
     return kwargs
 
 
+def _readable(path: str) -> bool:
+    """A complete checkpoint: torch writes a zip archive, whose every member's CRC a cut or damaged file fails."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return False
+
+
+def _readable_resume_point(round_dir: str) -> Optional[str]:
+    """Where a round resumes when its last checkpoint cannot be read (a run killed while writing it, a disk that
+    filled): the unreadable ``*last.ckpt`` is moved aside (``.unreadable``, kept for inspection) with a warning and
+    the newest readable checkpoint of the round is returned; None when the last one is fine (exp_manager resumes
+    from it) or there is nothing readable (the round starts again, with a warning)."""
+    folder = os.path.join(round_dir, "checkpoints")
+    if not os.path.isdir(folder):
+        return None
+    paths = [os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".ckpt")]
+    broken = [path for path in paths if path.endswith("last.ckpt") and not _readable(path)]
+    if not broken:
+        return None
+    for path in broken:
+        os.replace(path, path + ".unreadable")
+        logging.warning(f"{path} cannot be read (cut short or damaged): moved to {path}.unreadable")
+    readable = sorted((path for path in paths if path not in broken and _readable(path)), key=os.path.getmtime)
+    if not readable:
+        logging.warning(f"{folder} holds no readable checkpoint: the round starts again")
+        return None
+    logging.warning(f"resuming from {readable[-1]}, the newest readable checkpoint")
+    return readable[-1]
+
+
 def _train_round(cfg, step: Round, teacher_path: str, teacher_sha256: str, origin_sha256: str, synthetic_dir: str,
                  data_sha256: str, path: str, previous_student: Optional[str] = None) -> None:
     method, section = step.method, step.method.section(cfg)
@@ -203,8 +240,9 @@ def _train_round(cfg, step: Round, teacher_path: str, teacher_sha256: str, origi
         trainer_kwargs["strategy"] = "ddp_find_unused_parameters_true"
     trainer = pl.Trainer(**trainer_kwargs, max_steps=round_steps)
     exp_cfg = OmegaConf.to_container(cfg.get("exp_manager", {}) or {}, resolve=True)
-    exp_cfg.update(explicit_log_dir=os.path.join(os.path.abspath(cfg.out_dir), "rounds", step.name),
-                   resume_if_exists=True, resume_ignore_no_checkpoint=True, name=step.name)
+    round_dir = os.path.join(os.path.abspath(cfg.out_dir), "rounds", step.name)
+    exp_cfg.update(explicit_log_dir=round_dir, resume_if_exists=True, resume_ignore_no_checkpoint=True,
+                   name=step.name, resume_from_checkpoint=_readable_resume_point(round_dir))
     exp_manager(trainer, OmegaConf.create(exp_cfg))
     model = method.model_class(model_cfg, trainer=trainer)
     logging.info(f"{step.name}: {step.teacher_steps} -> {step.student_steps} steps ({method.name}), teacher "
@@ -212,7 +250,7 @@ def _train_round(cfg, step: Round, teacher_path: str, teacher_sha256: str, origi
     logging.info(f"{step.name}: training on {trainer.world_size} process{'es' if trainer.world_size > 1 else ''}")
     trainer.fit(model)
     if model.nonfinite_loss_step is not None:
-        raise RuntimeError(f"{step.name} stopped at step {model.nonfinite_loss_step} on a non-finite loss; its last "
+        raise NonFiniteLossError(f"{step.name} stopped at step {model.nonfinite_loss_step} on a non-finite loss; its last "
                            "good checkpoint is kept, no student written")
     if trainer.is_global_zero:
         model.save_student(path, lineage={
