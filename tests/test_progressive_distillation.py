@@ -271,6 +271,23 @@ def test_a_round_stopped_on_a_nonfinite_loss_is_one_line_with_exit_2(teacher_nem
     assert errors == [errors[0]] and "round_01_8to4 stopped at step 0 on a non-finite loss" in errors[0]
 
 
+def test_the_same_seeded_command_gives_the_same_students(teacher_nemo, corpus, tmp_path):
+    """Training was unseeded (two identical DMD runs differed in every tensor): each round is seeded with ``seed`` +
+    its number, recorded in its lineage; two runs give students with identical weights, another seed other ones."""
+    from nemo_distill.distillation import run_distillation
+    from nemo_distill.models import DiffusionSpectrogramGenerator
+
+    dmd = ["dmd.enabled=true", "dmd.generator_steps=2", "dmd.fake_updates=2"]
+    runs = [run_distillation(_cfg(teacher_nemo, corpus[1], tmp_path / name, *dmd, *extra))
+            for name, extra in (("a", []), ("b", []), ("c", ["seed=7"]))]
+    states = [[DiffusionSpectrogramGenerator.from_nemo(p).decoder.state_dict() for p in paths] for paths in runs]
+    for a, b, c in zip(*states):
+        assert all(torch.equal(a[k], b[k]) for k in a)
+        assert any(not torch.equal(a[k], c[k]) for k in a)
+    lineage = [DiffusionSpectrogramGenerator.from_nemo(p).cfg.distillation for p in runs[0]]
+    assert [entry.seed for entry in lineage] == [1235, 1236, 1237] and lineage[-1].stage == "dmd"
+
+
 def test_a_ten_thousand_character_training_text_is_cut_as_synthesis_cuts_it(teacher_nemo, tmp_path):
     """One 10,000-character line asked FastPitch's attention for a 7.2 GB allocation and left a folder whose rerun
     without it was refused: it is cut into pieces of at most 300 characters (as synthesis cuts a text) before the

@@ -55,6 +55,9 @@ from nemo_distill.utils.locks import folder_lock
 __all__ = ["NonFiniteLossError", "run_distillation"]
 
 
+DEFAULT_SEED = 1234  # conf/distillation.yaml's
+
+
 class NonFiniteLossError(RuntimeError):
     """A round stopped on a non-finite loss: its last good checkpoint is kept, no student written."""
 
@@ -95,7 +98,7 @@ def _identity(cfg: DictConfig, teacher_sha256: str, texts: List[str], guidance_s
         "max_frames": model.get("max_frames"), "val_utterances": int(model.get("val_utterances", 0)),
         "batch_size": int(model.train_ds.batch_size), "optim": container(model.get("optim")),
         "texts_sha256": sha256_text("\n".join(texts)), "synthetic_seed": int(synthetic.seed),
-        "shard_size": int(synthetic.shard_size),
+        "shard_size": int(synthetic.shard_size), "seed": int(cfg.get("seed", DEFAULT_SEED)),
     }
     for method in METHODS.values():
         if method.place in ("after", "branch"):
@@ -227,6 +230,7 @@ def _train_round(cfg, step: Round, teacher_path: str, teacher_sha256: str, origi
         model_cfg.teacher_path = teacher_path
         model_cfg.teacher_steps = step.teacher_steps
         model_cfg.synthetic_data = synthetic_dir
+        model_cfg.seed = int(cfg.get("seed", DEFAULT_SEED)) + step.number  # each round its own, in its lineage
         if section is not None:  # the method's own section, under its name
             model_cfg[method.name] = section
         for key, value in method.model_class.round_config(section, model_cfg, previous_student).items():
@@ -238,6 +242,8 @@ def _train_round(cfg, step: Round, teacher_path: str, teacher_sha256: str, origi
     if method.find_unused_parameters and trainer_kwargs.get("strategy") == "ddp":
         # e.g. a reduced call leaves the dropped blocks without gradients; a DMD turn trains one of its networks
         trainer_kwargs["strategy"] = "ddp_find_unused_parameters_true"
+    seed = int(model_cfg.seed)
+    pl.seed_everything(seed, workers=True, verbose=False)  # the model's initialisation and calibration
     trainer = pl.Trainer(**trainer_kwargs, max_steps=round_steps)
     exp_cfg = OmegaConf.to_container(cfg.get("exp_manager", {}) or {}, resolve=True)
     round_dir = os.path.join(os.path.abspath(cfg.out_dir), "rounds", step.name)
@@ -254,7 +260,7 @@ def _train_round(cfg, step: Round, teacher_path: str, teacher_sha256: str, origi
                            "good checkpoint is kept, no student written")
     if trainer.is_global_zero:
         model.save_student(path, lineage={
-            "stage": method.name, "round": step.number, "teacher_path": teacher_path, "teacher_sha256": teacher_sha256,
+            "stage": method.name, "round": step.number, "seed": seed, "teacher_path": teacher_path, "teacher_sha256": teacher_sha256,
             "origin_teacher_sha256": origin_sha256, "synthetic_data_sha256": data_sha256,
             "synthetic_data": synthetic_dir,
         })
