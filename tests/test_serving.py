@@ -358,6 +358,58 @@ def test_serve_script_prints_its_endpoints_serves_and_stops_on_ctrl_c(python_rep
         assert "count: 1" in f.read()  # the repository keeps its own instance count
 
 
+def _children(pid, marker):
+    """The pids of ``pid``'s child processes whose command line holds ``marker``."""
+    found = []
+    for entry in (e for e in os.listdir("/proc") if e.isdigit()):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = f.read().rsplit(")", 1)[1].split()[1]
+            with open(f"/proc/{entry}/cmdline") as f:
+                if parent == str(pid) and marker in f.read():
+                    found.append(int(entry))
+        except (OSError, IndexError):
+            pass
+    return found
+
+
+@pytest.mark.slow  # two server starts and a restart
+def test_serve_notices_a_dead_model_process_restarts_and_then_gives_up(python_repo, pipeline):
+    """kill -9 of the sampler's Python-backend process (what the OOM killer would do): every request had failed
+    with 'Stub process is not healthy' while /v2/health/ready stayed 200 and serve.py said nothing. serve.py names
+    the model, restarts the server on the same ports and serves the same audio; past --max-restarts it exits 1."""
+    from nemo_distill.runtime.triton_client import TritonTTSClient
+    from nemo_distill.runtime.triton_server import free_ports
+
+    http_port, grpc_port = free_ports(2)
+    process = subprocess.Popen([sys.executable, "scripts/serve.py", python_repo, "--http-port", str(http_port),
+                                "--grpc-port", str(grpc_port), "--watch-interval", "0.5", "--max-restarts", "1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    (reference,) = pipeline.synthesize([TEXT], seed=5)
+
+    def kill_the_sampler():
+        (server,) = _children(process.pid, "tritonserver")
+        (stub,) = _children(server, "sampler/1/model.py")
+        os.kill(stub, signal.SIGKILL)
+
+    try:
+        assert "serving" in process.stdout.readline()
+        kill_the_sampler()
+        notice = process.stderr.readline()
+        assert "the process of model 'sampler' died: restarting the server (1/1)" in notice, notice
+        again = process.stdout.readline()
+        assert again.startswith(f"serving {python_repo} again"), again
+        with TritonTTSClient(f"127.0.0.1:{http_port}", "http") as client:
+            assert np.abs(client.synthesize(TEXT, seed=5) - reference).max() <= 1e-4
+        kill_the_sampler()
+        assert process.wait(60) == 1
+        assert "model 'sampler' died and 1 restart(s) were allowed" in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def test_missing_server_or_python_packages_are_named_with_the_fix(tmp_path, monkeypatch):
     import importlib.util
 

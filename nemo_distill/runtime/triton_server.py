@@ -203,7 +203,7 @@ class TritonServer:
         given = (http_port, grpc_port)
         picked = iter(free_ports(sum(port is None for port in given), exclude=given))
         self.http_port, self.grpc_port = http_port or next(picked), grpc_port or next(picked)
-        self.python_env, self.log_path = python_env, log_path
+        self.python_env, self.log_path, self._given_log = python_env, log_path, log_path
         self.start_timeout, self.stop_timeout = start_timeout, stop_timeout
         self.process: Optional[subprocess.Popen] = None
         self._workdir: Optional[str] = None
@@ -269,7 +269,7 @@ class TritonServer:
         env.pop("PYTHONPATH", None)  # this Python's packages (numpy 2) must not reach the stub
         env.pop("VIRTUAL_ENV", None)
         env["PATH"] = _without_virtual_environments(env.get("PATH", ""))
-        self.log_path = self.log_path or os.path.join(self._workdir, "tritonserver.log")
+        self.log_path = self._given_log or os.path.join(self._workdir, "tritonserver.log")
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env,
                                         start_new_session=True, preexec_fn=_die_with_parent)
@@ -286,10 +286,40 @@ class TritonServer:
                 raise ServerError("; ".join(f"model {name!r} of {self.repo} is unavailable: {failed[name]}"
                                             for name in first))
             self._wait(lambda: self._get("/v2/health/ready"), "become ready")
+            self._stubs_at_start = sorted(self.stubs().values())
         except BaseException:
             self.stop()
             raise
         return self
+
+    def stubs(self) -> Dict[int, str]:
+        """``{pid: model}`` of the server's Python-backend processes (one per model instance), read from /proc."""
+        found = {}
+        if not self.running():
+            return found
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parent = f.read().rsplit(")", 1)[1].split()[1]
+                if parent != str(self.process.pid):
+                    continue
+                with open(f"/proc/{entry}/cmdline") as f:
+                    argv = f.read().split("\0")
+            except (OSError, IndexError):
+                continue  # gone meanwhile
+            if argv and argv[0].endswith("triton_python_backend_stub") and len(argv) > 1:
+                found[int(entry)] = os.path.basename(os.path.dirname(os.path.dirname(argv[1])))
+        return found
+
+    def dead_models(self) -> List[str]:
+        """The models with fewer live Python-backend processes than when the server became ready: Triton neither
+        restarts such a stub nor stops reporting ready, so every request to that model fails from then on (an
+        out-of-memory kill or a crash of onnxruntime in one model is otherwise a silent, permanent outage)."""
+        alive = sorted(self.stubs().values())
+        return sorted({name for name in getattr(self, "_stubs_at_start", []) if alive.count(name) <
+                       self._stubs_at_start.count(name)})
 
     def _index(self) -> List[Dict]:
         status, text = self._request("POST", "/v2/repository/index", {})
