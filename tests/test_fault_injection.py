@@ -73,6 +73,34 @@ def test_a_nemo_without_a_record_is_accepted_with_a_warning_that_names_it():
         assert check_nemo_file(legacy) is False  # read whole (truncation still found), accepted
 
 
+def test_a_nemo_whose_weights_hold_python_objects_is_one_line_exit_2(voice_nemo, tmp_path, capsys):
+    """A pickle of Python objects in place of the weights (no integrity record to catch it) ended in an
+    UnpicklingError traceback through synthesize.py; it is a one-line error naming the file."""
+    import argparse
+    import io
+
+    import torch
+
+    from nemo_distill.cli.synthesize import main
+
+    bad = tmp_path / "pickled.nemo"
+    with tarfile.open(voice_nemo) as source, tarfile.open(bad, "w:") as target:
+        for member in source.getmembers():
+            if member.name.endswith("nemo_distill_integrity.json"):
+                continue
+            data = source.extractfile(member).read() if member.isfile() else None
+            if member.name.endswith("model_weights.ckpt"):
+                buffer = io.BytesIO()
+                torch.save({"decoder.residual_scale": argparse.Namespace(payload="not a tensor")}, buffer)
+                data, member.size = buffer.getvalue(), len(buffer.getvalue())
+            target.addfile(member, io.BytesIO(data) if data is not None else None)
+    out = tmp_path / "synth"
+    assert main([str(bad), "--text", "hello.", "--out-dir", str(out)]) == 2
+    error = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and f"{bad} holds data that are not plain weights" in error[0]
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("into_record", [0, 100])
 def test_a_nemo_cut_at_its_record_is_truncated_not_a_recordless_archive(voice_nemo, tmp_path, into_record):
     """Cut exactly where the integrity record starts (or 100 bytes into its header), with 256 flipped weight bytes:

@@ -14,6 +14,7 @@
 
 """Restore a ``.nemo`` and check the class it holds: the one loader every caller of the package uses."""
 
+import pickle
 from typing import Optional, Tuple, Type, TypeVar, Union
 
 from nemo_distill.parts.nemo_integrity import CorruptModelFileError, check_nemo_file
@@ -43,7 +44,12 @@ def restore_model(path: str, cls: Union[Type[M], Tuple[type, ...]], map_location
         check_nemo_file(path)
     except (FileNotFoundError, CorruptModelFileError) as error:
         raise type(error)(f"{role} {error}" if role else str(error)) from None
-    model = ModelPT.restore_from(path, map_location=map_location)
+    try:
+        model = ModelPT.restore_from(path, map_location=map_location)
+    except pickle.UnpicklingError as error:  # torch's weights-only load refuses objects that would run code
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CorruptModelFileError(f"{where} holds data that are not plain weights, refused (loading them could run "
+                                    f"code from the file): {reason[:200]}") from None
     if not isinstance(model, cls):
         expected = " or ".join(c.__name__ for c in (cls if isinstance(cls, tuple) else (cls,)))
         raise WrongModelClassError(f"{where} holds a {type(model).__name__}, not a {expected}")
