@@ -14,6 +14,7 @@
 
 """ProgressiveDistillationModel and the rounds runner on a tiny teacher: lineage, resume, refusals, DDP sharding."""
 
+import json
 import os
 import subprocess
 import sys
@@ -146,16 +147,83 @@ def test_a_second_distillation_on_a_busy_folder_is_refused_and_the_first_untouch
     assert _folder_bytes(out) == before  # byte for byte
 
 
-def test_a_rerun_with_other_settings_is_refused_not_resumed(distilled, teacher_nemo, corpus):
+def test_other_round_settings_keep_finished_students_other_shard_settings_are_refused(distilled, teacher_nemo,
+                                                                                      corpus):
+    """Round settings are each round's: a finished student made with other ones is kept and reused (a warning names
+    them; nothing in the folder changes); what the shards depend on is the folder's, and refused."""
     from nemo_distill.distillation import run_distillation
 
-    out, _ = distilled
+    out, paths = distilled
     before = _folder_bytes(out)
-    for override, key in (("model.round_steps=7", "round_steps"), ("model.optim.lr=0.5", "optim"),
-                          ("model.train_ds.batch_size=3", "batch_size")):
-        with pytest.raises(ValueError, match=f"holds a distillation with other settings \\({key}: folder"):
-            run_distillation(_cfg(teacher_nemo, corpus[1], out, override))
+    for override in ("model.round_steps=7", "model.optim.lr=0.5", "model.train_ds.batch_size=3"):
+        assert run_distillation(_cfg(teacher_nemo, corpus[1], out, override)) == paths
     assert _folder_bytes(out) == before
+    with pytest.raises(ValueError, match="holds a distillation with other settings \\(synthetic_seed: folder 0, now 5\\)"
+                                         ": its shards were made for those"):
+        run_distillation(_cfg(teacher_nemo, corpus[1], out, "synthetic.seed=5"))
+    assert _folder_bytes(out) == before
+
+
+def test_a_failed_round_reruns_with_a_lower_lr(teacher_nemo, corpus, tmp_path, monkeypatch):
+    """A round stopped on a non-finite loss said "Lower model.optim.lr", and the rerun with a lower lr was refused
+    (the folder's identity held the optimiser): the round starts again, its earlier checkpoints moved aside, on the
+    same shards; the finished round before it is kept."""
+    from nemo_distill.distillation import run_distillation
+    from nemo_distill.distillation.rounds import NonFiniteLossError
+    from nemo_distill.models.progressive_distillation import ProgressiveDistillationModel
+
+    out = tmp_path / "run"
+    original = ProgressiveDistillationModel.distillation_loss
+
+    def nan_in_round_two(self, batch):
+        loss = original(self, batch)
+        return loss * float("nan") if self.teacher_steps == 4 else loss
+
+    monkeypatch.setattr(ProgressiveDistillationModel, "distillation_loss", nan_in_round_two)
+    with pytest.raises(NonFiniteLossError, match="round_02_4to2 stopped at step 0 on a non-finite loss"):
+        run_distillation(_cfg(teacher_nemo, corpus[1], out, "model.optim.lr=3e-3"))
+    first, shards = out / "students" / "Student_4steps.nemo", out / "synthetic" / "manifest.json"
+    stamps = (first.stat().st_mtime_ns, shards.stat().st_mtime_ns)
+    monkeypatch.setattr(ProgressiveDistillationModel, "distillation_loss", original)
+    paths = run_distillation(_cfg(teacher_nemo, corpus[1], out, "model.optim.lr=1e-3"))
+    assert [Path(p).name for p in paths] == ["Student_4steps.nemo", "Student_2steps.nemo"]
+    assert (first.stat().st_mtime_ns, shards.stat().st_mtime_ns) == stamps  # round one and the shards reused
+    assert (out / "rounds" / "round_02_4to2.replaced-1").is_dir()
+    assert json.loads((out / "rounds" / "round_02_4to2.settings.json").read_text())["optim"]["lr"] == 1e-3
+
+
+def test_a_branch_added_to_a_finished_ladder_reuses_its_shards_and_students(distilled, teacher_nemo, corpus):
+    """dmd.enabled=true on a finished ladder folder was refused with a 549-character line: it is a new round on
+    the same shards, the ladder's students untouched."""
+    from nemo_distill.distillation import run_distillation
+
+    out, ladder = distilled
+    before = {p: _sha(p) for p in ladder}
+    shards = (out / "synthetic" / "manifest.json").stat().st_mtime_ns
+    paths = run_distillation(_cfg(teacher_nemo, corpus[1], out, "dmd.enabled=true", "dmd.generator_steps=2",
+                                  "dmd.fake_updates=2"))
+    assert paths[:2] == ladder and Path(paths[2]).name == "Student_1steps_dmd.nemo"
+    assert {p: _sha(p) for p in ladder} == before
+    assert (out / "synthetic" / "manifest.json").stat().st_mtime_ns == shards
+
+
+def test_a_first_run_that_died_before_any_shard_leaves_a_folder_a_corrected_rerun_takes(teacher_nemo, corpus,
+                                                                                          tmp_path, monkeypatch):
+    from nemo_distill.distillation import rounds, run_distillation
+
+    out = tmp_path / "run"
+
+    def died(*args, **kwargs):
+        raise RuntimeError("killed while sampling the first shard")
+
+    monkeypatch.setattr(rounds, "generate_synthetic_data", died)
+    with pytest.raises(RuntimeError, match="killed"):
+        run_distillation(_cfg(teacher_nemo, corpus[1], out, "synthetic.seed=3"))  # the wrong seed, say
+    assert (out / "distillation.json").is_file()
+    monkeypatch.undo()
+    paths = run_distillation(_cfg(teacher_nemo, corpus[1], out))  # corrected: taken over, not refused
+    assert [Path(p).name for p in paths] == ["Student_4steps.nemo", "Student_2steps.nemo"]
+    assert json.loads((out / "distillation.json").read_text())["synthetic_seed"] == 0
 
 
 def test_seeded_noise_does_not_depend_on_padding():

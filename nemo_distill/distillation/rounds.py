@@ -17,11 +17,11 @@
 Layout of ``out_dir``::
 
     .nemo_distill.lock                held by the run in progress: a second run on the folder is refused meanwhile
-    distillation.json                 what this folder distils (teacher hash, plan, weighting, round steps, optimiser,
-                                      batch, texts hash...): a rerun that differs in any of it is refused instead of
-                                      resuming another run's checkpoints or mixing two lineages
+    distillation.json                 what the shards depend on (teacher hash and steps, texts hash, noise seed, shard
+                                      size): a rerun that differs in it is refused (nemo_distill.distillation.records)
     synthetic/                        the teacher's shards (nemo_distill.data.synthetic_shards)
     rounds/round_01_256to128/         exp_manager folder of a round (checkpoints, TensorBoard)
+    rounds/round_01_256to128.settings.json  what that round's student depends on, checked against that round only
     students/<name>_128steps.nemo     the student of each round, a DiffusionSpectrogramGenerator (file suffixes and
                                       round names come from the methods' records, nemo_distill.distillation.methods)
     students/<name>_4steps_layers.nemo  the layer stage's student (``layers.budgets`` set): the last model, trained
@@ -31,10 +31,10 @@ Layout of ``out_dir``::
     students/<name>_1steps_consistency.nemo  the consistency student (``consistency.enabled``), from the teacher
 
 A rerun skips the finished rounds (their ``.nemo`` exists and names the expected teacher), resumes the interrupted
-one from its last checkpoint and never overwrites a finished student.
+one from its last checkpoint (or, its settings changed, starts it again with the old checkpoints moved aside), adds
+the rounds of newly enabled methods on the same shards, and never overwrites a finished student.
 """
 
-import json
 import os
 import zipfile
 from typing import List, Optional
@@ -47,9 +47,10 @@ from nemo.utils.exp_manager import exp_manager
 from nemo_distill.data.synthetic_shards import SyntheticShardStore
 from nemo_distill.distillation.methods import METHODS, teacher_guidance
 from nemo_distill.distillation.plan import Round, plan_from_config
+from nemo_distill.distillation.records import check_folder, check_round, round_settings
 from nemo_distill.distillation.synthetic_data import generate_synthetic_data, read_texts, training_pieces
 from nemo_distill.models import DiffusionSpectrogramGenerator
-from nemo_distill.utils.files import sha256_file, sha256_text, write_json_atomic
+from nemo_distill.utils.files import sha256_file, sha256_text
 from nemo_distill.utils.locks import folder_lock
 
 __all__ = ["NonFiniteLossError", "run_distillation"]
@@ -66,44 +67,26 @@ def _student_path(out_dir: str, name: str, step: Round) -> str:
     return os.path.join(out_dir, "students", f"{name}_{step.student_steps}{step.method.student_suffix}.nemo")
 
 
-def _check_folder_lineage(out_dir: str, identity: dict) -> None:
-    """Refuse a folder that holds another distillation (any setting of ``identity`` differs); write the identity the
-    first time. A folder recorded by an earlier version lacks some of today's keys: they are added, with a warning."""
-    path = os.path.join(out_dir, "distillation.json")
-    if os.path.isfile(path):
-        with open(path) as f:
-            recorded = json.load(f)
-        differing = {k: (recorded[k], v) for k, v in identity.items() if k in recorded and recorded[k] != v}
-        if differing:
-            details = "; ".join(f"{k}: folder {a!r}, now {b!r}" for k, (a, b) in differing.items())
-            raise ValueError(f"{out_dir} holds a distillation with other settings ({details}): use another "
-                             "out_dir, or delete that folder to start over")
-        unrecorded = sorted(set(identity) - set(recorded))
-        if not unrecorded:
-            return
-        logging.warning(f"{path} was written before {unrecorded} were part of a distillation's identity: recorded now")
-    write_json_atomic(path, identity, indent=1)
-
-
 def _identity(cfg: DictConfig, teacher_sha256: str, texts: List[str], guidance_scale: float) -> dict:
-    """Everything that changes what a folder's students are: a rerun that differs in any of it is refused. Every
-    ``after`` and ``branch`` method's section is recorded (None when off), under its name."""
-    plan, synthetic, model = cfg.plan, cfg.synthetic, cfg.model
+    """What the folder's shards depend on (:data:`~nemo_distill.distillation.records.FOLDER_KEYS`)."""
+    return {"teacher_sha256": teacher_sha256, "teacher_steps": int(cfg.plan.teacher_steps),
+            "guidance_scale": guidance_scale, "texts_sha256": sha256_text("\n".join(texts)),
+            "synthetic_seed": int(cfg.synthetic.seed), "shard_size": int(cfg.synthetic.shard_size)}
+
+
+def _legacy_round_settings(cfg: DictConfig, step: Round) -> dict:
+    """A round's settings under the keys an earlier version recorded folder-wide in ``distillation.json``."""
+    model = cfg.model
     container = lambda node: OmegaConf.to_container(node, resolve=True) if node is not None else None  # noqa: E731
-    identity = {
-        "teacher_sha256": teacher_sha256, "teacher_steps": int(plan.teacher_steps),
-        "student_steps": int(plan.student_steps), "weighting": str(model.weighting), "guidance_scale": guidance_scale,
-        "guidance_weighting": str(teacher_guidance(cfg)[1] or model.weighting),
-        "round_steps": int(model.round_steps), "weighting_gamma": float(model.get("weighting_gamma", 5.0)),
-        "max_frames": model.get("max_frames"), "val_utterances": int(model.get("val_utterances", 0)),
-        "batch_size": int(model.train_ds.batch_size), "optim": container(model.get("optim")),
-        "texts_sha256": sha256_text("\n".join(texts)), "synthetic_seed": int(synthetic.seed),
-        "shard_size": int(synthetic.shard_size), "seed": int(cfg.get("seed", DEFAULT_SEED)),
-    }
-    for method in METHODS.values():
-        if method.place in ("after", "branch"):
-            identity[method.name] = container(method.section(cfg)) if method.enabled(cfg) else None
-    return identity
+    settings = {"weighting": str(model.weighting), "round_steps": int(model.round_steps),
+                "weighting_gamma": float(model.get("weighting_gamma", 5.0)), "max_frames": model.get("max_frames"),
+                "val_utterances": int(model.get("val_utterances", 0)), "batch_size": int(model.train_ds.batch_size),
+                "optim": container(model.get("optim"))}
+    if step.method.place == "before":
+        settings["guidance_weighting"] = str(teacher_guidance(cfg)[1] or model.weighting)
+    if step.method.place in ("after", "branch"):
+        settings[step.method.name] = container(step.method.section(cfg))
+    return settings
 
 
 def _finished_student(path: str, teacher_sha256: str) -> bool:
@@ -137,7 +120,7 @@ def run_distillation(cfg: DictConfig) -> List[str]:
     # a teacher that is itself a student passes its own origin on: every student names the model it came from
     origin_sha256 = teacher.cfg.get("distillation", {}).get("origin_teacher_sha256") or teacher_sha256
     with folder_lock(out_dir, what="distillation"):  # a second run on this folder is refused while this one runs
-        _check_folder_lineage(out_dir, identity)
+        legacy = check_folder(out_dir, identity, os.path.join(out_dir, "synthetic"))
         generation_trainer = pl.Trainer(**{**trainer_kwargs, "use_distributed_sampler": False, "logger": False,
                                            "enable_checkpointing": False})
         synthetic_dir = os.path.join(out_dir, "synthetic")
@@ -155,12 +138,17 @@ def run_distillation(cfg: DictConfig) -> List[str]:
             path = _student_path(out_dir, cfg.name, step)
             # a branch (DMD, consistency) learns from the plan's teacher; the ladder from the previous student
             source, source_sha256 = (teacher_path, teacher_sha256) if step.branch else (current, current_sha256)
-            if _finished_student(path, source_sha256):
+            previous_student = current if current != teacher_path else None
+            model_cfg, optimizer_steps = _round_config(cfg, step, source, synthetic_dir, previous_student)
+            finished = _finished_student(path, source_sha256)
+            check_round(os.path.join(out_dir, "rounds", step.name), step.name,
+                        round_settings(model_cfg, optimizer_steps, step.method.name), path if finished else None,
+                        legacy, _legacy_round_settings(cfg, step))
+            if finished:
                 logging.info(f"{step.name}: {path} is finished, not retrained")
             else:
-                previous_student = current if current != teacher_path else None
-                _train_round(cfg, step, source, source_sha256, origin_sha256, synthetic_dir, data_sha256, path,
-                             previous_student)
+                _train_round(cfg, step, model_cfg, optimizer_steps, source, source_sha256, origin_sha256,
+                             data_sha256, path)
             paths.append(path)
             if not step.branch:
                 current, current_sha256 = path, sha256_file(path)
@@ -222,8 +210,10 @@ def _readable_resume_point(round_dir: str) -> Optional[str]:
     return readable[-1]
 
 
-def _train_round(cfg, step: Round, teacher_path: str, teacher_sha256: str, origin_sha256: str, synthetic_dir: str,
-                 data_sha256: str, path: str, previous_student: Optional[str] = None) -> None:
+def _round_config(cfg: DictConfig, step: Round, teacher_path: str, synthetic_dir: str,
+                  previous_student: Optional[str]):
+    """The round's model config (the rounds' ``model`` section, the method's own section under its name and what the
+    method adds) and its optimizer steps."""
     method, section = step.method, step.method.section(cfg)
     model_cfg = cfg.model.copy()
     with open_dict(model_cfg):
@@ -235,8 +225,14 @@ def _train_round(cfg, step: Round, teacher_path: str, teacher_sha256: str, origi
             model_cfg[method.name] = section
         for key, value in method.model_class.round_config(section, model_cfg, previous_student).items():
             model_cfg[key] = value
+    return model_cfg, method.model_class.round_optimizer_steps(section, int(cfg.model.round_steps))
+
+
+def _train_round(cfg, step: Round, model_cfg: DictConfig, round_steps: int, teacher_path: str, teacher_sha256: str,
+                 origin_sha256: str, data_sha256: str, path: str) -> None:
+    method = step.method
+    synthetic_dir = model_cfg.synthetic_data
     trainer_kwargs = _trainer_kwargs(cfg)
-    round_steps = method.model_class.round_optimizer_steps(section, int(cfg.model.round_steps))
     if method.manual_optimization:
         trainer_kwargs.pop("gradient_clip_val", None)  # the method clips its own gradients
     if method.find_unused_parameters and trainer_kwargs.get("strategy") == "ddp":
