@@ -16,6 +16,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -354,6 +355,10 @@ def test_the_same_seeded_command_gives_the_same_students(teacher_nemo, corpus, t
         assert any(not torch.equal(a[k], c[k]) for k in a)
     lineage = [DiffusionSpectrogramGenerator.from_nemo(p).cfg.distillation for p in runs[0]]
     assert [entry.seed for entry in lineage] == [1235, 1236, 1237] and lineage[-1].stage == "dmd"
+    # the same command in the same folder again (its paths are in the lineage): byte-identical .nemo files
+    first = {p: _sha(p) for p in runs[0]}
+    shutil.rmtree(tmp_path / "a")
+    assert {p: _sha(p) for p in run_distillation(_cfg(teacher_nemo, corpus[1], tmp_path / "a", *dmd))} == first
 
 
 def test_a_ten_thousand_character_training_text_is_cut_as_synthesis_cuts_it(teacher_nemo, tmp_path):

@@ -70,18 +70,36 @@ def _member_hashes(tar: tarfile.TarFile) -> Dict[str, str]:
     return hashes
 
 
+def _normalized(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    """A member header without the time and owner of the write: the same model gives the same archive bytes."""
+    info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+    info.pax_headers = {key: value for key, value in info.pax_headers.items()
+                        if key not in ("mtime", "atime", "ctime", "uid", "gid", "uname", "gname")}
+    return info
+
+
 def record_integrity(path: str) -> Dict[str, str]:
-    """Append the sha256 record of every member of the ``.nemo`` at ``path`` (replacing none: call it once, right
-    after the file is written); returns the record."""
+    """Add the sha256 record of every member of the ``.nemo`` at ``path`` (call it once, right after the file is
+    written; a file that holds one is refused); returns the record. The archive is written again with every member
+    header's time and owner cleared, so that the same weights and config always give the same bytes (two identical
+    seeded distillations give byte-identical students)."""
     with tarfile.open(path, "r:") as tar:
         if INTEGRITY_MEMBER in tar.getnames():
             raise ValueError(f"{path} already holds an integrity record")
         hashes = _member_hashes(tar)
     data = json.dumps({"format": 1, "sha256": hashes}, sort_keys=True, indent=1).encode()
-    info = tarfile.TarInfo(INTEGRITY_MEMBER)
-    info.size, info.mode = len(data), 0o644
-    with tarfile.open(path, "a:") as tar:
-        tar.addfile(info, io.BytesIO(data))
+    record = _normalized(tarfile.TarInfo(INTEGRITY_MEMBER))
+    record.size, record.mode = len(data), 0o644
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with tarfile.open(path, "r:") as source, tarfile.open(tmp, "w:", format=source.format) as target:
+            for member in source.getmembers():
+                target.addfile(_normalized(member), source.extractfile(member) if member.isfile() else None)
+            target.addfile(record, io.BytesIO(data))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     return hashes
 
 
