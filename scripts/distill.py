@@ -50,7 +50,8 @@ def main(cfg):
         print(f"distill.py: error: {error}", file=sys.stderr)                       # a busy folder, a NaN round
         sys.exit(2)
     except OSError as error:  # disk full, permissions: one line naming the file
-        print(f"distill.py: error: {error.filename or cfg.out_dir}: {error.strerror or error}", file=sys.stderr)
+        print(f"distill.py: error: {error.filename2 or error.filename or cfg.out_dir}: {error.strerror or error}",
+              file=sys.stderr)
         sys.exit(2)
     for path in paths:
         logging.info(f"student: {path}")
