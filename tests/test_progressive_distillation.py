@@ -159,8 +159,8 @@ def test_other_round_settings_keep_finished_students_other_shard_settings_are_re
     for override in ("model.round_steps=7", "model.optim.lr=0.5", "model.train_ds.batch_size=3"):
         assert run_distillation(_cfg(teacher_nemo, corpus[1], out, override)) == paths
     assert _folder_bytes(out) == before
-    with pytest.raises(ValueError, match="holds a distillation with other settings \\(synthetic_seed: folder 0, now 5\\)"
-                                         ": its shards were made for those"):
+    with pytest.raises(ValueError, match="holds a distillation with other settings "
+                                         "\\(synthetic_seed: folder 0, now 5\\): its shards were made for those"):
         run_distillation(_cfg(teacher_nemo, corpus[1], out, "synthetic.seed=5"))
     assert _folder_bytes(out) == before
 

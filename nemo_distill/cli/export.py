@@ -102,8 +102,8 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except OSError as error:  # disk full, permissions: one line (the repository is renamed into place only whole)
-        print(f"error: {args.out_dir}: {error.strerror or error} ({error.filename2 or error.filename or 'writing the repository'})",
-              file=sys.stderr)
+        written = error.filename2 or error.filename or "writing the repository"
+        print(f"error: {args.out_dir}: {error.strerror or error} ({written})", file=sys.stderr)
         return 2
     print(f"wrote {args.out_dir}")
     return 0

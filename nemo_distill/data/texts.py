@@ -30,7 +30,8 @@ def read_texts(path: str, limit: Optional[int] = None) -> List[str]:
     try:
         lines = open(path, encoding="utf-8").read().splitlines()
     except UnicodeDecodeError as error:
-        raise ValueError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start}): save it as UTF-8") from None
+        raise ValueError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start}): save it as "
+                         "UTF-8") from None
     for number, line in enumerate(lines, 1):
         line = line.strip()
         if not line:

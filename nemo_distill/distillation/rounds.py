@@ -252,12 +252,12 @@ def _train_round(cfg, step: Round, model_cfg: DictConfig, round_steps: int, teac
     logging.info(f"{step.name}: training on {trainer.world_size} process{'es' if trainer.world_size > 1 else ''}")
     trainer.fit(model)
     if model.nonfinite_loss_step is not None:
-        raise NonFiniteLossError(f"{step.name} stopped at step {model.nonfinite_loss_step} on a non-finite loss; its last "
-                           "good checkpoint is kept, no student written")
+        raise NonFiniteLossError(f"{step.name} stopped at step {model.nonfinite_loss_step} on a non-finite loss; its "
+                                 "last good checkpoint is kept, no student written")
     if trainer.is_global_zero:
         model.save_student(path, lineage={
-            "stage": method.name, "round": step.number, "seed": seed, "teacher_path": teacher_path, "teacher_sha256": teacher_sha256,
-            "origin_teacher_sha256": origin_sha256, "synthetic_data_sha256": data_sha256,
+            "stage": method.name, "round": step.number, "seed": seed, "teacher_path": teacher_path,
+            "teacher_sha256": teacher_sha256, "origin_teacher_sha256": origin_sha256, "synthetic_data_sha256": data_sha256,
             "synthetic_data": synthetic_dir,
         })
         logging.info(f"{step.name}: saved {path}")

@@ -25,8 +25,8 @@ decoder and one loss per step (progressive rounds, guidance folding, layer and c
 
 A method's own config section (e.g. ``consistency``) is read by its class:
 :meth:`ShardDistillationModel.check_section`, :meth:`~ShardDistillationModel.round_config` and
-:meth:`~ShardDistillationModel.round_optimizer_steps` are what the round runner (:mod:`nemo_distill.distillation.rounds`, through the registry :mod:`nemo_distill.distillation.methods`)
-asks of it.
+:meth:`~ShardDistillationModel.round_optimizer_steps` are what the round runner
+(:mod:`nemo_distill.distillation.rounds`, through the registry :mod:`nemo_distill.distillation.methods`) asks of it.
 """
 
 import copy
