@@ -246,11 +246,11 @@ def test_rerun_reuses_shards_and_finished_rounds(distilled, teacher_nemo, corpus
     assert {f: (f.stat().st_mtime_ns, _sha(f)) for f in files} == before
 
 
-def test_interrupted_round_resumes_and_keeps_finished_work(teacher_nemo, corpus, tmp_path, monkeypatch):
+def _killed_in_round_two(monkeypatch, cfg):
+    """Run ``cfg``'s distillation and kill it in round two, after that round's first checkpoint."""
     from nemo_distill.distillation import run_distillation
     from nemo_distill.models.progressive_distillation import ProgressiveDistillationModel
 
-    out = tmp_path / "run"
     original = ProgressiveDistillationModel.training_step
 
     def killed_in_round_two(self, batch, batch_idx):
@@ -260,14 +260,15 @@ def test_interrupted_round_resumes_and_keeps_finished_work(teacher_nemo, corpus,
 
     monkeypatch.setattr(ProgressiveDistillationModel, "training_step", killed_in_round_two)
     with pytest.raises(RuntimeError, match="killed"):
-        run_distillation(_cfg(teacher_nemo, corpus[1], out, "model.round_steps=5"))
-    first = out / "students" / "Student_4steps.nemo"
-    assert first.is_file() and not (out / "students" / "Student_2steps.nemo").exists()
-    stamp = (first.stat().st_mtime_ns, _sha(first))
-    checkpoints = out / "rounds" / "round_02_4to2" / "checkpoints"
-    assert any(p.name.endswith("-last.ckpt") or p.name == "last.ckpt" for p in checkpoints.iterdir())
-
+        run_distillation(cfg)
     monkeypatch.setattr(ProgressiveDistillationModel, "training_step", original)
+
+
+def _resumed(monkeypatch, cfg):
+    """Run ``cfg``'s distillation again: ``(students, the checkpoint paths the rounds it trained started from)``."""
+    from nemo_distill.distillation import run_distillation
+    from nemo_distill.models.progressive_distillation import ProgressiveDistillationModel
+
     resumed_from = []
     original_fit_start = ProgressiveDistillationModel.on_fit_start
 
@@ -276,7 +277,19 @@ def test_interrupted_round_resumes_and_keeps_finished_work(teacher_nemo, corpus,
         return original_fit_start(self)
 
     monkeypatch.setattr(ProgressiveDistillationModel, "on_fit_start", record_start)
-    paths = run_distillation(_cfg(teacher_nemo, corpus[1], out, "model.round_steps=5"))
+    return run_distillation(cfg), resumed_from
+
+
+def test_interrupted_round_resumes_and_keeps_finished_work(teacher_nemo, corpus, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    cfg = _cfg(teacher_nemo, corpus[1], out, "model.round_steps=5")
+    _killed_in_round_two(monkeypatch, cfg)
+    first = out / "students" / "Student_4steps.nemo"
+    assert first.is_file() and not (out / "students" / "Student_2steps.nemo").exists()
+    stamp = (first.stat().st_mtime_ns, _sha(first))
+    checkpoints = out / "rounds" / "round_02_4to2" / "checkpoints"
+    assert any(p.name.endswith("-last.ckpt") or p.name == "last.ckpt" for p in checkpoints.iterdir())
+    paths, resumed_from = _resumed(monkeypatch, cfg)
     assert [Path(p).name for p in paths] == ["Student_4steps.nemo", "Student_2steps.nemo"]
     assert (first.stat().st_mtime_ns, _sha(first)) == stamp  # round one neither retrained nor rewritten
     assert len(resumed_from) == 1 and resumed_from[0] and "last" in os.path.basename(resumed_from[0])
@@ -286,35 +299,15 @@ def test_a_half_written_last_checkpoint_resumes_from_the_newest_readable_one(tea
                                                                           monkeypatch):
     """A ``last.ckpt`` cut in half crashed every rerun (a 190-line traceback) although an intact checkpoint lay
     beside it: it is moved aside, named, and the round resumes from that checkpoint."""
-    from nemo_distill.distillation import run_distillation
-    from nemo_distill.models.progressive_distillation import ProgressiveDistillationModel
-
     out = tmp_path / "run"
-    original = ProgressiveDistillationModel.training_step
-
-    def killed_in_round_two(self, batch, batch_idx):
-        if self.teacher_steps == 4 and self.global_step == 3:
-            raise RuntimeError("killed")
-        return original(self, batch, batch_idx)
-
-    monkeypatch.setattr(ProgressiveDistillationModel, "training_step", killed_in_round_two)
-    with pytest.raises(RuntimeError, match="killed"):
-        run_distillation(_cfg(teacher_nemo, corpus[1], out, "model.round_steps=5"))
+    cfg = _cfg(teacher_nemo, corpus[1], out, "model.round_steps=5")
+    _killed_in_round_two(monkeypatch, cfg)
     folder = out / "rounds" / "round_02_4to2" / "checkpoints"
     (last,) = [p for p in folder.iterdir() if p.name.endswith("last.ckpt")]
     intact = [p for p in folder.iterdir() if p.name.endswith(".ckpt") and p != last]
     assert intact
     last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
-    monkeypatch.setattr(ProgressiveDistillationModel, "training_step", original)
-    resumed_from = []
-    original_fit_start = ProgressiveDistillationModel.on_fit_start
-
-    def record_start(self):
-        resumed_from.append(self.trainer.ckpt_path)
-        return original_fit_start(self)
-
-    monkeypatch.setattr(ProgressiveDistillationModel, "on_fit_start", record_start)
-    paths = run_distillation(_cfg(teacher_nemo, corpus[1], out, "model.round_steps=5"))
+    paths, resumed_from = _resumed(monkeypatch, cfg)
     assert [Path(p).name for p in paths] == ["Student_4steps.nemo", "Student_2steps.nemo"]
     assert resumed_from == [str(intact[0])]
     assert (folder / (last.name + ".unreadable")).is_file()
