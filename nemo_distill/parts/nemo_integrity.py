@@ -78,23 +78,38 @@ def _normalized(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
+class _HashingReader:
+    """A member's file object that hashes what is read from it."""
+
+    def __init__(self, handle):
+        self.handle, self.digest = handle, hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.handle.read(size)
+        self.digest.update(chunk)
+        return chunk
+
+
 def record_integrity(path: str) -> Dict[str, str]:
     """Add the sha256 record of every member of the ``.nemo`` at ``path`` (call it once, right after the file is
     written; a file that holds one is refused); returns the record. The archive is written again with every member
     header's time and owner cleared, so that the same weights and config always give the same bytes (two identical
     seeded distillations give byte-identical students)."""
-    with tarfile.open(path, "r:") as tar:
-        if INTEGRITY_MEMBER in tar.getnames():
-            raise ValueError(f"{path} already holds an integrity record")
-        hashes = _member_hashes(tar)
-    data = json.dumps({"format": 1, "sha256": hashes}, sort_keys=True, indent=1).encode()
-    record = _normalized(tarfile.TarInfo(INTEGRITY_MEMBER))
-    record.size, record.mode = len(data), 0o644
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
+    tmp, hashes = f"{path}.tmp-{os.getpid()}", {}
+    try:  # one pass: each member hashed as it is copied, the record appended last
         with tarfile.open(path, "r:") as source, tarfile.open(tmp, "w:", format=source.format) as target:
+            if INTEGRITY_MEMBER in source.getnames():
+                raise ValueError(f"{path} already holds an integrity record")
             for member in source.getmembers():
-                target.addfile(_normalized(member), source.extractfile(member) if member.isfile() else None)
+                if not member.isfile():
+                    target.addfile(_normalized(member))
+                    continue
+                reader = _HashingReader(source.extractfile(member))
+                target.addfile(_normalized(member), reader)  # tarfile refuses a member cut short
+                hashes[member.name] = reader.digest.hexdigest()
+            data = json.dumps({"format": 1, "sha256": hashes}, sort_keys=True, indent=1).encode()
+            record = _normalized(tarfile.TarInfo(INTEGRITY_MEMBER))
+            record.size, record.mode = len(data), 0o644
             target.addfile(record, io.BytesIO(data))
         os.replace(tmp, path)
     finally:
