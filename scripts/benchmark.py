@@ -315,6 +315,7 @@ def main(argv=None):
 
 def _layer_report_systems(args, model, students, with_fastpitch):
     """The layer report's rows, and ``name -> (key, decoder)`` of every model in it."""
+    from nemo_distill.distillation.methods import method_of_student
     from nemo_distill.utils.files import sha256_file
 
     budgets = [b for b in args.layer_budgets]
@@ -328,7 +329,7 @@ def _layer_report_systems(args, model, students, with_fastpitch):
         name = "student"
         if distillation.get("layer_budgets"):  # a layer student: <row> (calibrated skip scales), <row>_sqrt, _none
             rescale = distillation.get("layer_rescale", "calibrated")
-            name = _method_rows({path: student})[0][path] + ("" if rescale == "calibrated" else f"_{rescale}")
+            name = method_of_student(student.cfg).benchmark_row + ("" if rescale == "calibrated" else f"_{rescale}")
         entries.append({"name": name, "key": path, "layered": bool(distillation.get("layer_budgets")),
                         "steps": int(student.cfg.diffusion.default_steps), "num_blocks": student.decoder.num_blocks,
                         "sha256": sha256_file(path), "teacher_sha256": distillation.get("teacher_sha256")})

@@ -16,6 +16,7 @@
 export of the tiny voice, on loopback: parity with the ONNX client over HTTP and gRPC, streaming, batching, bad
 requests, corrupt files, a server killed while loading, and ``scripts/serve.py`` itself."""
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -330,15 +331,28 @@ def test_a_server_killed_while_loading_serves_again_without_export(python_repo, 
         assert np.abs(client.synthesize(TEXT, seed=1) - reference).max() <= 1e-4
 
 
-def test_serve_script_prints_its_endpoints_serves_and_stops_on_ctrl_c(python_repo, pipeline):
-    from nemo_distill.runtime.triton_client import TritonTTSClient
+@contextlib.contextmanager
+def _serve_script(repo, *options):
+    """``scripts/serve.py repo`` on two free ports, as its own process: ``(process, http_port, grpc_port)``; killed
+    at the end if it is still running."""
     from nemo_distill.runtime.triton_server import free_ports
 
     http_port, grpc_port = free_ports(2)
-    process = subprocess.Popen([sys.executable, "scripts/serve.py", python_repo, "--http-port", str(http_port),
-                                "--grpc-port", str(grpc_port), "--instances", "2"],
+    process = subprocess.Popen([sys.executable, "scripts/serve.py", repo, "--http-port", str(http_port),
+                                "--grpc-port", str(grpc_port), *options],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        yield process, http_port, grpc_port
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_serve_script_prints_its_endpoints_serves_and_stops_on_ctrl_c(python_repo, pipeline):
+    from nemo_distill.runtime.triton_client import TritonTTSClient
+
+    with _serve_script(python_repo, "--instances", "2") as (process, http_port, grpc_port):
         line = process.stdout.readline()
         assert f"HTTP 127.0.0.1:{http_port}, gRPC 127.0.0.1:{grpc_port}" in line, (line, process.stderr.read())
         client = TritonTTSClient(f"127.0.0.1:{http_port}", "http")
@@ -350,10 +364,6 @@ def test_serve_script_prints_its_endpoints_serves_and_stops_on_ctrl_c(python_rep
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0
         assert "stopped" in process.stdout.read()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     with open(os.path.join(python_repo, "sampler", "config.pbtxt")) as f:
         assert "count: 1" in f.read()  # the repository keeps its own instance count
 
@@ -379,35 +389,25 @@ def test_serve_notices_a_dead_model_process_restarts_and_then_gives_up(python_re
     with 'Stub process is not healthy' while /v2/health/ready stayed 200 and serve.py said nothing. serve.py names
     the model, restarts the server on the same ports and serves the same audio; past --max-restarts it exits 1."""
     from nemo_distill.runtime.triton_client import TritonTTSClient
-    from nemo_distill.runtime.triton_server import free_ports
 
-    http_port, grpc_port = free_ports(2)
-    process = subprocess.Popen([sys.executable, "scripts/serve.py", python_repo, "--http-port", str(http_port),
-                                "--grpc-port", str(grpc_port), "--watch-interval", "0.5", "--max-restarts", "1"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    (reference,) = pipeline.synthesize([TEXT], seed=5)
-
-    def kill_the_sampler():
-        (server,) = _children(process.pid, "tritonserver")
+    def kill_the_sampler(serve):
+        (server,) = _children(serve.pid, "tritonserver")
         (stub,) = _children(server, "sampler/1/model.py")
         os.kill(stub, signal.SIGKILL)
 
-    try:
+    (reference,) = pipeline.synthesize([TEXT], seed=5)
+    with _serve_script(python_repo, "--watch-interval", "0.5", "--max-restarts", "1") as (process, http_port, _):
         assert "serving" in process.stdout.readline()
-        kill_the_sampler()
+        kill_the_sampler(process)
         notice = process.stderr.readline()
         assert "the process of model 'sampler' died: restarting the server (1/1)" in notice, notice
         again = process.stdout.readline()
         assert again.startswith(f"serving {python_repo} again"), again
         with TritonTTSClient(f"127.0.0.1:{http_port}", "http") as client:
             assert np.abs(client.synthesize(TEXT, seed=5) - reference).max() <= 1e-4
-        kill_the_sampler()
+        kill_the_sampler(process)
         assert process.wait(60) == 1
         assert "model 'sampler' died and 1 restart(s) were allowed" in process.stderr.read()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def test_missing_server_or_python_packages_are_named_with_the_fix(tmp_path, monkeypatch):

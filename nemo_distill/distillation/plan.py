@@ -18,7 +18,7 @@ the ladder's last model (layer distillation), then the branches from the teacher
 consistency), which do not feed the ladder."""
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
 from omegaconf import DictConfig
 
@@ -69,10 +69,9 @@ def plan_rounds(teacher_steps: int, student_steps: int, before: Sequence[Distill
     return rounds
 
 
-def plan_from_config(cfg: DictConfig, teacher_steps: Optional[int] = None,
-                     student_steps: Optional[int] = None) -> List[Round]:
+def plan_from_config(cfg: DictConfig) -> List[Round]:
     """The rounds a distillation config asks for (``plan.teacher_steps`` -> ``plan.student_steps`` and the methods
     its sections turn on)."""
-    return plan_rounds(int(teacher_steps or cfg.plan.teacher_steps), int(student_steps or cfg.plan.student_steps),
+    return plan_rounds(int(cfg.plan.teacher_steps), int(cfg.plan.student_steps),
                        before=enabled_methods(cfg, "before"), after=enabled_methods(cfg, "after"),
                        branches=[(m, m.branch_steps(cfg)) for m in enabled_methods(cfg, "branch")])

@@ -38,9 +38,10 @@ from typing import Dict, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from nemo.utils import logging
+from nemo_distill.distillation.methods import DistillationMethod, teacher_guidance
 from nemo_distill.utils.files import write_json_atomic
 
-__all__ = ["FOLDER_KEYS", "check_folder", "check_round", "round_settings"]
+__all__ = ["FOLDER_KEYS", "check_folder", "check_round", "legacy_round_settings", "round_settings"]
 
 FOLDER_KEYS = ("teacher_sha256", "teacher_steps", "guidance_scale", "texts_sha256", "synthetic_seed", "shard_size")
 SETTINGS_SUFFIX = ".settings.json"
@@ -48,6 +49,12 @@ SETTINGS_SUFFIX = ".settings.json"
 
 def _container(node):
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def _differences(recorded: Dict, now: Dict, label: str) -> str:
+    """``key: <label> a, now b`` for every key of ``now`` that ``recorded`` holds with another value ("": none)."""
+    return "; ".join(f"{k}: {label} {recorded[k]!r}, now {v!r}" for k, v in now.items()
+                     if k in recorded and recorded[k] != v)
 
 
 def check_folder(out_dir: str, identity: Dict, synthetic_dir: str) -> Dict:
@@ -60,16 +67,15 @@ def check_folder(out_dir: str, identity: Dict, synthetic_dir: str) -> Dict:
         return {}
     with open(path) as f:
         recorded = json.load(f)
-    differing = {k: (recorded[k], v) for k, v in identity.items() if k in recorded and recorded[k] != v}
-    if differing:
-        details = "; ".join(f"{k}: folder {a!r}, now {b!r}" for k, (a, b) in differing.items())
+    details = _differences(recorded, identity, "folder")
+    if details:
         if _holds_a_shard(synthetic_dir):
             raise ValueError(f"{out_dir} holds a distillation with other settings ({details}): its shards were made "
                              "for those; use another out_dir, or delete that folder to start over")
         logging.warning(f"{out_dir}: its first run ({details}) ended before any shard was complete: taken over")
         shutil.rmtree(synthetic_dir, ignore_errors=True)  # the unfinished shards of the other texts or teacher
         recorded = {}
-    if recorded.keys() >= identity.keys() and not differing:
+    if recorded.keys() >= identity.keys() and not details:
         return recorded
     write_json_atomic(path, {**recorded, **identity}, indent=1)
     return recorded
@@ -90,6 +96,20 @@ def round_settings(model_cfg: DictConfig, optimizer_steps: int, section_name: st
             "section": _container(model_cfg.get(section_name))}
 
 
+def legacy_round_settings(cfg: DictConfig, method: DistillationMethod) -> Dict:
+    """A round's settings under the keys an earlier version recorded folder-wide in ``distillation.json``."""
+    model = cfg.model
+    settings = {"weighting": str(model.weighting), "round_steps": int(model.round_steps),
+                "weighting_gamma": float(model.get("weighting_gamma", 5.0)), "max_frames": model.get("max_frames"),
+                "val_utterances": int(model.get("val_utterances", 0)), "batch_size": int(model.train_ds.batch_size),
+                "optim": _container(model.get("optim"))}
+    if method.place == "before":
+        settings["guidance_weighting"] = str(teacher_guidance(cfg)[1] or model.weighting)
+    if method.place in ("after", "branch"):
+        settings[method.name] = _container(method.section(cfg))
+    return settings
+
+
 def check_round(round_dir: str, name: str, settings: Dict, student: Optional[str], legacy: Dict,
                 legacy_settings: Dict) -> None:
     """``settings`` against what the round recorded (``settings.json``; for a folder of an earlier version, its
@@ -102,14 +122,13 @@ def check_round(round_dir: str, name: str, settings: Dict, student: Optional[str
     else:
         recorded = {k: legacy[k] for k in legacy_settings if k in legacy}
         now = {k: legacy_settings[k] for k in recorded}
-    differing = {k: (recorded[k], v) for k, v in now.items() if k in recorded and recorded[k] != v}
-    details = "; ".join(f"{k}: recorded {a!r}, now {b!r}" for k, (a, b) in differing.items())
+    details = _differences(recorded, now, "recorded")
     if student is not None:
-        if differing:  # kept: it is valid for its own settings (recorded), and later rounds learn from it
+        if details:  # kept: it is valid for its own settings (recorded), and later rounds learn from it
             logging.warning(f"{name}: {student} was distilled with other settings ({details}): it is kept and "
                             "reused; move it away to redo this round with today's")
         return
-    if differing and os.path.isdir(round_dir):
+    if details and os.path.isdir(round_dir):
         number = 1
         while os.path.exists(f"{round_dir}.replaced-{number}"):
             number += 1

@@ -47,7 +47,7 @@ from nemo.utils.exp_manager import exp_manager
 from nemo_distill.data.synthetic_shards import SyntheticShardStore
 from nemo_distill.distillation.methods import METHODS, teacher_guidance
 from nemo_distill.distillation.plan import Round, plan_from_config
-from nemo_distill.distillation.records import check_folder, check_round, round_settings
+from nemo_distill.distillation.records import check_folder, check_round, legacy_round_settings, round_settings
 from nemo_distill.distillation.synthetic_data import generate_synthetic_data, read_texts, training_pieces
 from nemo_distill.models import DiffusionSpectrogramGenerator
 from nemo_distill.utils.files import sha256_file, sha256_text
@@ -72,21 +72,6 @@ def _identity(cfg: DictConfig, teacher_sha256: str, texts: List[str], guidance_s
     return {"teacher_sha256": teacher_sha256, "teacher_steps": int(cfg.plan.teacher_steps),
             "guidance_scale": guidance_scale, "texts_sha256": sha256_text("\n".join(texts)),
             "synthetic_seed": int(cfg.synthetic.seed), "shard_size": int(cfg.synthetic.shard_size)}
-
-
-def _legacy_round_settings(cfg: DictConfig, step: Round) -> dict:
-    """A round's settings under the keys an earlier version recorded folder-wide in ``distillation.json``."""
-    model = cfg.model
-    container = lambda node: OmegaConf.to_container(node, resolve=True) if node is not None else None  # noqa: E731
-    settings = {"weighting": str(model.weighting), "round_steps": int(model.round_steps),
-                "weighting_gamma": float(model.get("weighting_gamma", 5.0)), "max_frames": model.get("max_frames"),
-                "val_utterances": int(model.get("val_utterances", 0)), "batch_size": int(model.train_ds.batch_size),
-                "optim": container(model.get("optim"))}
-    if step.method.place == "before":
-        settings["guidance_weighting"] = str(teacher_guidance(cfg)[1] or model.weighting)
-    if step.method.place in ("after", "branch"):
-        settings[step.method.name] = container(step.method.section(cfg))
-    return settings
 
 
 def _finished_student(path: str, teacher_sha256: str) -> bool:
@@ -143,7 +128,7 @@ def run_distillation(cfg: DictConfig) -> List[str]:
             finished = _finished_student(path, source_sha256)
             check_round(os.path.join(out_dir, "rounds", step.name), step.name,
                         round_settings(model_cfg, optimizer_steps, step.method.name), path if finished else None,
-                        legacy, _legacy_round_settings(cfg, step))
+                        legacy, legacy_round_settings(cfg, step.method))
             if finished:
                 logging.info(f"{step.name}: {path} is finished, not retrained")
             else:

@@ -87,5 +87,4 @@ class ConsistencyDistillationModel(DecoderDistillationModel):
 
     def lineage(self) -> Dict:
         settings = OmegaConf.to_container(self._cfg.consistency, resolve=True)
-        return {**super().lineage(), "guidance_scale_folded": 0.0,
-                **{f"consistency_{k}": v for k, v in settings.items()}}
+        return {**super().lineage(), **{f"consistency_{k}": v for k, v in settings.items()}}

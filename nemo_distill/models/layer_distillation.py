@@ -140,7 +140,7 @@ class LayerDistillationModel(DecoderDistillationModel):
 
     def lineage(self) -> Dict:
         layers = self._cfg.layers
-        return {**super().lineage(), "guidance_scale_folded": 0.0, "layer_budgets": list(self.layer_budgets),
+        return {**super().lineage(), "layer_budgets": list(self.layer_budgets),
                 "layer_budget": self.default_layer_budget, "num_blocks": int(self.decoder.num_blocks),
                 "layer_rescale": str(layers.get("rescale", "calibrated")),
                 "layer_denoising_weight": float(layers.get("denoising_weight", 0.0))}

@@ -78,7 +78,3 @@ class ProgressiveDistillationModel(DecoderDistillationModel):
         return progressive_loss(self.x0_function(self.decoder, cond, coarse, mask),
                                 self.x0_function(self.teacher_decoder, cond, coarse, mask), x0,
                                 self.decoder.settings.schedule, self.student_steps, mask=mask, **self.loss_settings())
-
-    def lineage(self) -> Dict:
-        return {**super().lineage(), "guidance_scale_folded": 0.0}
-

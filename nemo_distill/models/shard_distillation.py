@@ -255,7 +255,7 @@ class DecoderDistillationModel(ShardDistillationModel):
     def lineage(self) -> Dict:
         """The method's settings recorded in its student (beyond the round runner's lineage)."""
         return {"teacher_steps": int(self._cfg.teacher_steps), "steps": int(self.student_steps),
-                "weighting": str(self._cfg.weighting)}
+                "weighting": str(self._cfg.weighting), "guidance_scale_folded": 0.0}
 
     def student_diffusion_settings(self) -> Dict:
         """``diffusion`` config keys of the student that differ from the teacher's (beyond steps and sampler)."""
