@@ -146,6 +146,7 @@ class TritonServer:
         self.start_timeout, self.stop_timeout = start_timeout, stop_timeout
         self.process: Optional[subprocess.Popen] = None
         self._workdir: Optional[str] = None
+        self._stubs_at_start: List[str] = []  # the models' Python-backend processes once ready, one name each
 
     @property
     def http_url(self) -> str:
@@ -257,8 +258,7 @@ class TritonServer:
         restarts such a stub nor stops reporting ready, so every request to that model fails from then on (an
         out-of-memory kill or a crash of onnxruntime in one model is otherwise a silent, permanent outage)."""
         alive = sorted(self.stubs().values())
-        return sorted({name for name in getattr(self, "_stubs_at_start", []) if alive.count(name) <
-                       self._stubs_at_start.count(name)})
+        return sorted({name for name in self._stubs_at_start if alive.count(name) < self._stubs_at_start.count(name)})
 
     def _index(self) -> List[Dict]:
         status, text = self._request("POST", "/v2/repository/index", {})
