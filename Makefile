@@ -15,7 +15,7 @@ PYTEST := NEMO_DISTILL_TEST_THREADS=$(THREADS) $(PY) -m pytest -q -n $(TEST_WORK
 # when its modules are compiled again on each import
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: demo guided-demo toy-demo test test-fast tutorials install clean
+.PHONY: demo demo-full guided-demo toy-demo test test-fast tutorials install clean
 
 install: $(INSTALLED)
 
@@ -43,9 +43,16 @@ $(INSTALLED): setup.py requirements.txt requirements-test.txt requirements-corpu
 	$(PY) scripts/warm_up.py --part runtime & runtime=$$!; $(PY) scripts/warm_up.py --part models && wait $$runtime
 	touch $@
 
-# A diffusion voice and its distilled students on CPU in ~75 min: Piper corpus -> FastPitch -> diffusion decoder -> wavs, benchmark, 256 -> 4 step distillation, report.md.
+# The README's main command (times: the README's "make demo"): Piper corpus -> FastPitch -> diffusion teacher beside
+# FastPitch trained on -> the one-step consistency student -> benchmark through HiFi-GAN -> ONNX export, onnxruntime
+# and a running Triton server -> report.md. The stages and their settings: scripts/demo_tts.py --help.
 demo: $(INSTALLED)
 	$(PY) scripts/demo_tts.py --out-dir outputs/demo --threads $(DEMO_THREADS)
+
+# The same with every distillation method (the ladder 256 -> 1, DMD, consistency), the samplers x steps benchmark and
+# the deployment benchmark.
+demo-full: $(INSTALLED)
+	$(PY) scripts/demo_tts.py --full --out-dir outputs/demo_full --threads $(DEMO_THREADS)
 
 # Spoken digits: a frozen noise-conditioned classifier as a generator's backbone vs a U-Net + classifier, on CPU in
 # ~70 min: corpus -> classifier, judge -> both generators (same minutes) -> benchmark table + plot, report.md.

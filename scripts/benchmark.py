@@ -120,6 +120,8 @@ def parse_args(argv=None):
     parser.add_argument("--students", nargs="+", default=[],
                         help="distilled students of MODEL (scripts/distill.py): the distillation report")
     parser.add_argument("--teacher-steps", type=int, default=256, help="the teacher's full step count (report)")
+    parser.add_argument("--coarse", action="store_true",
+                        help="with --students: add the teacher's own front-end's coarse mel as a row (no diffusion)")
     parser.add_argument("--layer-budgets", type=int, nargs="+", default=[],
                         help="the layer report: every model also at these residual-block budgets")
     parser.add_argument("--diversity-seeds", type=int, default=0,
@@ -263,7 +265,7 @@ def main(argv=None):
     elif students:
         method_rows, twice = _method_rows(students)
         systems = distillation_systems(args.teacher_steps, student_steps, with_fastpitch=fastpitch is not None,
-                                       rows=method_rows, twice=twice)
+                                       rows=method_rows, twice=twice, with_coarse=args.coarse)
         reference = f"teacher_{args.teacher_steps}"
     else:
         systems = default_systems(args.steps, args.samplers, with_fastpitch=fastpitch is not None)

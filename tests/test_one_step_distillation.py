@@ -196,3 +196,6 @@ def test_distillation_rows_are_named_by_stage_and_told_apart():
     assert {s.name: s.role for s in systems}["dmd_1_DMD"] == "dmd"
     consistency = [s for s in systems if s.model == "out/Student_1steps_consistency.nemo"]
     assert [s.steps for s in consistency] == [2, 1]  # a consistency model also sampled in two steps
+    with_coarse = distillation_systems(16, {"out/Student_1steps_consistency.nemo": 1}, with_fastpitch=True,
+                                       with_coarse=True)
+    assert [s.name for s in with_coarse][:5] == ["recording", "recording_mel", "fastpitch", "coarse", "teacher_16"]

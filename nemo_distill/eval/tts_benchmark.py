@@ -73,16 +73,20 @@ def default_systems(steps: Sequence[int], samplers: Sequence[str], with_fastpitc
 
 
 def distillation_systems(teacher_steps: int, students: Dict[str, int], with_fastpitch: bool,
-                         rows: Optional[Dict[str, str]] = None, twice: Sequence[str] = ()) -> List[System]:
+                         rows: Optional[Dict[str, str]] = None, twice: Sequence[str] = (),
+                         with_coarse: bool = False) -> List[System]:
     """The distillation report: the calibration rows (the recording; its mel through each vocoder), the teacher at
     ``teacher_steps``, then for each step count k of the students (key -> k) the teacher sampled naively with k DDIM
     steps and every student of k steps, in the row its method names (``rows``: key -> e.g. ``student``, ``dmd``;
     default ``student``; ``<row>_k``, with the file name's first word added when two share one); the students of
-    ``twice`` also at 2k steps (a consistency model samples in more steps too); plus the plain-FastPitch reference."""
+    ``twice`` also at 2k steps (a consistency model samples in more steps too); plus the plain-FastPitch reference
+    and, ``with_coarse``, the teacher's own front-end's coarse mel (no diffusion)."""
     rows = rows or {}
     systems = [System("recording", "recording"), System("recording_mel", "recording_mel")]
     if with_fastpitch:
         systems.append(System("fastpitch", "fastpitch"))
+    if with_coarse:
+        systems.append(System("coarse", "coarse"))
     systems.append(System(f"teacher_{teacher_steps}", "diffusion", teacher_steps, "ddim", role="teacher"))
     by_steps: Dict[int, List[str]] = {}
     for key, k in students.items():
