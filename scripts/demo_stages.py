@@ -21,6 +21,7 @@ import (the stages import it themselves).
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,13 +30,28 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Dict, Iterator, Optional, Sequence
 
-__all__ = ["StageRunner", "max_time"]
+__all__ = ["StageRunner", "max_time", "seed_last_checkpoints"]
 
 
 def max_time(minutes: float) -> str:
     """Lightning's ``trainer.max_time`` string ``DD:HH:MM:SS`` for ``minutes``."""
     seconds = int(round(minutes * 60))
     return f"00:{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def seed_last_checkpoints(source: str, folder: str) -> None:
+    """Gives ``folder`` the ``-last.ckpt`` files of the training folder ``source`` (a training that resumes them goes
+    on from there), staged and renamed: a crash leaves either no ``checkpoints/`` or a complete one; once there, it
+    is kept."""
+    checkpoints = os.path.join(folder, "checkpoints")
+    if os.path.isdir(checkpoints):
+        return
+    shutil.rmtree(checkpoints + ".tmp", ignore_errors=True)
+    os.makedirs(checkpoints + ".tmp")
+    for name in os.listdir(os.path.join(source, "checkpoints")):
+        if name.endswith("-last.ckpt"):
+            shutil.copy2(os.path.join(source, "checkpoints", name), checkpoints + ".tmp")
+    os.replace(checkpoints + ".tmp", checkpoints)
 
 
 class StageRunner:

@@ -49,11 +49,10 @@ its last checkpoint; ``--force`` retrains. The README states each stage's measur
 import argparse
 import json
 import os
-import shutil
 import socket
 import time
 
-from demo_stages import StageRunner  # scripts/demo_stages.py, beside this script
+from demo_stages import StageRunner, seed_last_checkpoints  # scripts/demo_stages.py, beside this script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -164,14 +163,7 @@ class Demo:
 
     def _continued(self, source: str, folder: str, minutes: float, **how) -> str:
         """FastPitch trained on from ``source``'s last checkpoint in ``folder`` up to ``minutes`` in all."""
-        if not os.path.isdir(folder):  # staged and renamed: a crash leaves either no folder or a complete one
-            staging = folder + ".tmp"
-            shutil.rmtree(staging, ignore_errors=True)
-            os.makedirs(os.path.join(staging, "checkpoints"))
-            for name in os.listdir(os.path.join(source, "checkpoints")):
-                if name.endswith("-last.ckpt"):
-                    shutil.copy2(os.path.join(source, "checkpoints", name), os.path.join(staging, "checkpoints"))
-            os.replace(staging, folder)
+        seed_last_checkpoints(source, folder)
         return self._fastpitch(folder, minutes, **how)
 
     def main(self) -> None:

@@ -40,7 +40,7 @@ import os
 import shutil
 import sys
 
-from demo_stages import StageRunner  # scripts/demo_stages.py, beside this script
+from demo_stages import StageRunner, seed_last_checkpoints  # scripts/demo_stages.py, beside this script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE = "fastpitch"
@@ -101,15 +101,13 @@ class Curves:
         # NeMo's exp_manager moves what a resumed folder holds into run_<n>/: the snapshots live outside it
         folder = os.path.join(self.out, "training", variant)  # its log: <out>/<variant>.log
         checkpoints = os.path.join(folder, "checkpoints")
-        if variant == REFERENCE and not os.path.isdir(checkpoints):  # staged: a crash leaves no half-copied folder
-            source = os.path.join(os.path.dirname(os.path.abspath(a.frontend)), "checkpoints")
-            last = [name for name in os.listdir(source) if name.endswith("-last.ckpt")]
+        if variant == REFERENCE and not os.path.isdir(checkpoints):
+            source = os.path.dirname(os.path.abspath(a.frontend))
+            last = [n for n in os.listdir(os.path.join(source, "checkpoints")) if n.endswith("-last.ckpt")]
             if len(last) != 1:
-                raise SystemExit(f"error: {source} holds {len(last)} '-last.ckpt' files: the reference curve needs "
-                                 "the front-end's own last checkpoint")
-            os.makedirs(checkpoints + ".tmp", exist_ok=True)
-            shutil.copy2(os.path.join(source, last[0]), checkpoints + ".tmp")
-            os.replace(checkpoints + ".tmp", checkpoints)
+                raise SystemExit(f"error: {source}/checkpoints holds {len(last)} '-last.ckpt' files: the reference "
+                                 "curve needs the front-end's own last checkpoint")
+            seed_last_checkpoints(source, folder)
         for minutes in a.minutes:
             snapshot = snapshot_path(self.out, variant, minutes)
             if os.path.isfile(snapshot):

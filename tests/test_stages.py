@@ -124,3 +124,17 @@ def test_the_one_hour_demo_and_the_full_demo_ask_distill_for_what_the_readme_say
     with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Makefile")) as f:
         makefile = f.read()
     assert "\ndemo-full:" in makefile and "scripts/demo_tts.py --full" in makefile
+
+
+def test_seed_last_checkpoints_copies_only_the_last_ones_once(tmp_path):
+    from demo_stages import seed_last_checkpoints
+
+    (tmp_path / "src" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "src" / "checkpoints" / "M--epoch=3-last.ckpt").write_text("last")
+    (tmp_path / "src" / "checkpoints" / "M--epoch=1.ckpt").write_text("old")
+    seed_last_checkpoints(str(tmp_path / "src"), str(tmp_path / "dst"))
+    assert [p.name for p in (tmp_path / "dst" / "checkpoints").iterdir()] == ["M--epoch=3-last.ckpt"]
+    (tmp_path / "src" / "checkpoints" / "M--epoch=3-last.ckpt").write_text("newer")
+    seed_last_checkpoints(str(tmp_path / "src"), str(tmp_path / "dst"))  # a resumed folder is not overwritten
+    assert (tmp_path / "dst" / "checkpoints" / "M--epoch=3-last.ckpt").read_text() == "last"
+    assert not (tmp_path / "dst" / "checkpoints.tmp").exists()
