@@ -160,7 +160,7 @@ def _method_rows(students):
     from nemo_distill.distillation.methods import method_of_student
 
     methods = {path: method_of_student(student.cfg) for path, student in students.items()}
-    return ({path: method.benchmark_row for path, method in methods.items()},
+    return ({path: method.row_of(students[path].cfg) for path, method in methods.items()},
             [path for path, method in methods.items() if method.also_at_twice_steps])
 
 

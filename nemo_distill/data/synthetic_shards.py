@@ -69,7 +69,11 @@ class ShardSpec:
 
 
 class SyntheticShardStore:
-    """A folder of synthetic-data shards; see the module docstring for the layout and the crash guarantees."""
+    """A folder of synthetic-data shards; see the module docstring for the layout and the crash guarantees.
+    ``TENSORS`` and ``FORMAT`` are what its shards hold (a subclass stores other tensors the same way)."""
+
+    TENSORS = SHARD_TENSORS
+    FORMAT = SHARD_FORMAT
 
     def __init__(self, root: str):
         self.root = os.path.abspath(root)
@@ -128,7 +132,7 @@ class SyntheticShardStore:
     def write(self, spec: ShardSpec, tensors: Dict[str, torch.Tensor], rank: int = 0) -> None:
         """Write one shard atomically (shard, then its sidecar); ``tensors`` holds every ``SHARD_TENSORS`` key.
         ``rank`` (the process that made it) is recorded in the sidecar."""
-        missing = set(SHARD_TENSORS) - set(tensors)
+        missing = set(self.TENSORS) - set(tensors)
         if missing:
             raise ValueError(f"shard {spec.name} lacks {sorted(missing)}")
         if len(tensors["lengths"]) != len(spec.text_ids):
@@ -136,7 +140,7 @@ class SyntheticShardStore:
         # serialised in memory first: torch.save to a file names the archive after that (random temporary) file, so
         # identical tensors would give other bytes, and every sha256 recorded downstream would go stale
         buffer = io.BytesIO()
-        torch.save({k: tensors[k].detach().cpu().contiguous() for k in SHARD_TENSORS}, buffer)
+        torch.save({k: tensors[k].detach().cpu().contiguous() for k in self.TENSORS}, buffer)
         with atomic_path(self.shard_path(spec)) as tmp:
             with open(tmp, "wb") as f:
                 f.write(buffer.getvalue())
@@ -151,7 +155,7 @@ class SyntheticShardStore:
         if incomplete:
             raise RuntimeError(f"cannot write the manifest: shards {incomplete} are missing or corrupt")
         manifest = {
-            "format": SHARD_FORMAT,
+            "format": self.FORMAT,
             "generation": generation,
             "num_items": len(texts),
             "texts": list(texts),
@@ -174,11 +178,12 @@ class SyntheticShardStore:
         return sha256_file(self.manifest_path)
 
     def load_shard(self, entry: Dict) -> Dict[str, torch.Tensor]:
-        """One shard of the manifest, checked against its sha256 (ValueError naming the file when corrupt)."""
+        """One shard of the manifest, checked against its sha256 (ValueError naming the file when corrupt or
+        missing)."""
         path = os.path.join(self.root, entry["file"])
-        if sha256_file(path) != entry["sha256"]:
-            raise ValueError(f"{path} does not match its checksum in {self.manifest_path}: corrupt; rerun the "
-                             "generation (it regenerates corrupt shards)")
+        if not os.path.isfile(path) or sha256_file(path) != entry["sha256"]:
+            raise ValueError(f"{path} does not match its checksum in {self.manifest_path}: corrupt or missing; rerun "
+                             "the generation (it regenerates corrupt shards)")
         return torch.load(path, map_location="cpu", weights_only=True)
 
 

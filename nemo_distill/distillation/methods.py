@@ -85,6 +85,11 @@ class DistillationMethod:
         """A branch's student steps (``<section>.steps``, default 1)."""
         return int(self.section(cfg).get("steps", 1))
 
+    def row_of(self, student_cfg: DictConfig) -> str:
+        """The benchmark row of one of this method's students: :attr:`benchmark_row`, or the variant its model class
+        names from the student's lineage (e.g. a DMD generator whose GAN learnt from recordings)."""
+        return self.model_class.benchmark_row_of(self.benchmark_row, student_cfg.get("distillation") or {})
+
     def round_name(self, number: int, teacher_steps: int, student_steps: int) -> str:
         if self.place == "before":
             return f"round_{number:02d}_{self.name}_{teacher_steps}"

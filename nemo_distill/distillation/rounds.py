@@ -20,6 +20,9 @@ Layout of ``out_dir``::
     distillation.json                 what the shards depend on (teacher hash and steps, texts hash, noise seed, shard
                                       size): a rerun that differs in it is refused (nemo_distill.distillation.records)
     synthetic/                        the teacher's shards (nemo_distill.data.synthetic_shards)
+    recordings/                       real data, when a method learns from recordings (dmd.adversarial_real:
+                                      recordings): recordings.manifest's mels with the teacher's conditioning aligned
+                                      to them (nemo_distill.data.recording_shards); another manifest is refused
     rounds/round_01_256to128/         exp_manager folder of a round (checkpoints, TensorBoard)
     rounds/round_01_256to128.settings.json  what that round's student depends on, checked against that round only
     students/<name>_128steps.nemo     the student of each round, a DiffusionSpectrogramGenerator (file suffixes and
@@ -47,6 +50,7 @@ from nemo.utils.exp_manager import exp_manager
 from nemo_distill.data.synthetic_shards import SyntheticShardStore
 from nemo_distill.distillation.methods import METHODS, teacher_guidance
 from nemo_distill.distillation.plan import Round, plan_from_config
+from nemo_distill.distillation.recording_data import generate_recording_data, read_recordings
 from nemo_distill.distillation.records import check_folder, check_round, legacy_round_settings, round_settings
 from nemo_distill.distillation.synthetic_data import generate_synthetic_data, read_texts, training_pieces
 from nemo_distill.models import DiffusionSpectrogramGenerator
@@ -94,6 +98,7 @@ def run_distillation(cfg: DictConfig) -> List[str]:
     guidance_scale = teacher_guidance(cfg)[0]
     rounds = plan_from_config(cfg)
     _check_sections(cfg, rounds)
+    recordings = _recordings_section(cfg, rounds)  # None: no method learns from recordings
     # every check before any file is written: the teacher's class, the texts (each one speakable), then the folder
     teacher = DiffusionSpectrogramGenerator.from_nemo(cfg.teacher)
     for method in {r.method.name: r.method for r in rounds}.values():  # sections against the teacher's network
@@ -114,6 +119,12 @@ def run_distillation(cfg: DictConfig) -> List[str]:
                                 seed=int(synthetic.seed), sampler="ddim", guidance_scale=guidance_scale,
                                 batch_size=int(synthetic.batch_size), texts_checked=True)
         data_sha256 = SyntheticShardStore(synthetic_dir).manifest_sha256()
+        real_dir = os.path.join(out_dir, "recordings") if recordings is not None else None
+        if recordings is not None:
+            generate_recording_data(teacher, teacher_sha256, recordings["manifest"], recordings["sup_data_path"]
+                                    or _teacher_sup_data(teacher), real_dir, generation_trainer,
+                                    shard_size=int(recordings["shard_size"]), batch_size=int(recordings["batch_size"]),
+                                    limit=recordings.get("max_recordings"))
         del teacher
         if cfg.get("generate_only", False):
             return []
@@ -124,7 +135,7 @@ def run_distillation(cfg: DictConfig) -> List[str]:
             # a branch (DMD, consistency) learns from the plan's teacher; the ladder from the previous student
             source, source_sha256 = (teacher_path, teacher_sha256) if step.branch else (current, current_sha256)
             previous_student = current if current != teacher_path else None
-            model_cfg, optimizer_steps = _round_config(cfg, step, source, synthetic_dir, previous_student)
+            model_cfg, optimizer_steps = _round_config(cfg, step, source, synthetic_dir, previous_student, real_dir)
             finished = _finished_student(path, source_sha256)
             check_round(os.path.join(out_dir, "rounds", step.name), step.name,
                         round_settings(model_cfg, optimizer_steps, step.method.name), path if finished else None,
@@ -151,6 +162,27 @@ def _check_sections(cfg: DictConfig, rounds: List[Round]) -> None:
     if unknown_enabled:
         raise ValueError(f"{unknown_enabled[0]}.enabled is set, but no distillation method is named "
                          f"{unknown_enabled[0]!r}; registered: {sorted(METHODS)}")
+
+
+def _recordings_section(cfg: DictConfig, rounds: List[Round]) -> Optional[dict]:
+    """The ``recordings`` section when a round learns from recordings (its manifest read and checked now, before
+    any work), else None."""
+    if not any(r.method.model_class.needs_recordings(r.method.section(cfg)) for r in rounds):
+        return None
+    section = OmegaConf.to_container(cfg.get("recordings") or {}, resolve=True)
+    if not section.get("manifest"):
+        raise ValueError("a method learns from recordings (dmd.adversarial_real=recordings): set recordings.manifest "
+                         "to a NeMo manifest of the teacher's voice (e.g. its training split)")
+    read_recordings(section["manifest"], section.get("max_recordings"))
+    return {"sup_data_path": None, "shard_size": 32, "batch_size": 8, **section}
+
+
+def _teacher_sup_data(teacher) -> str:
+    """Where the teacher's training data keep FastPitch's supplementary data (pitch, priors)."""
+    path = teacher.cfg.get("train_ds", {}).get("dataset", {}).get("sup_data_path")
+    if not path:
+        raise ValueError("the teacher's config names no train_ds.dataset.sup_data_path: set recordings.sup_data_path")
+    return path
 
 
 def _trainer_kwargs(cfg: DictConfig) -> dict:
@@ -196,15 +228,17 @@ def _readable_resume_point(round_dir: str) -> Optional[str]:
 
 
 def _round_config(cfg: DictConfig, step: Round, teacher_path: str, synthetic_dir: str,
-                  previous_student: Optional[str]):
+                  previous_student: Optional[str], real_dir: Optional[str] = None):
     """The round's model config (the rounds' ``model`` section, the method's own section under its name and what the
-    method adds) and its optimizer steps."""
+    method adds; ``real_data`` for a method that learns from recordings) and its optimizer steps."""
     method, section = step.method, step.method.section(cfg)
     model_cfg = cfg.model.copy()
     with open_dict(model_cfg):
         model_cfg.teacher_path = teacher_path
         model_cfg.teacher_steps = step.teacher_steps
         model_cfg.synthetic_data = synthetic_dir
+        if real_dir is not None and method.model_class.needs_recordings(section):
+            model_cfg.real_data = real_dir
         model_cfg.seed = int(cfg.get("seed", DEFAULT_SEED)) + step.number  # each round its own, in its lineage
         if section is not None:  # the method's own section, under its name
             model_cfg[method.name] = section

@@ -23,7 +23,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import numpy as np
 import torch
 
-from nemo_distill.parts.fastpitch_taps import FastPitchTaps
+from nemo_distill.parts.fastpitch_taps import teacher_forced
 
 __all__ = [
     "DNSMOS_SCORES", "DnsmosJudge", "WhisperJudge", "masked_mel_l1", "normalize_words", "teacher_forced_batches",
@@ -51,23 +51,12 @@ def masked_mel_l1(prediction: torch.Tensor, target: torch.Tensor, lengths: torch
     return ((prediction - target).abs() * mask).sum(dim=(1, 2)) / (mask.sum(dim=(1, 2)) * target.shape[1])
 
 
-@torch.no_grad()
 def teacher_forced_batches(model, dataloader) -> Iterator[Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
     """For each batch of a FastPitch-style ``TTSDataset`` loader: ``(cond, coarse_mel, target_mel, lengths)`` with
-    the aligner's (ground-truth) durations, so generated and recorded mels are frame-aligned."""
-    from nemo.collections.tts.parts.utils.helpers import process_batch
-
+    the aligner's (ground-truth) durations, so generated and recorded mels are frame-aligned
+    (:func:`~nemo_distill.parts.fastpitch_taps.teacher_forced`)."""
     for batch in dataloader:
-        batch = process_batch(batch, dataloader.dataset.sup_data_types_set)
-        batch = {k: v.to(model.device) if torch.is_tensor(v) else v for k, v in batch.items()}
-        with FastPitchTaps(model) as taps:
-            mels, mel_lens = model.preprocessor(input_signal=batch["audio"], length=batch["audio_lens"])
-            model(text=batch["text"], durs=None, pitch=batch.get("pitch"), speaker=batch.get("speaker_id"), pace=1.0,
-                  spec=mels, attn_prior=batch.get("align_prior_matrix"), mel_lens=mel_lens,
-                  input_lens=batch["text_lens"])
-        frames = min(mels.shape[-1], taps.coarse_mel.shape[-1])
-        lengths = torch.minimum(mel_lens, taps.dec_lens).clamp(max=frames)
-        yield taps.len_regulated[:, :frames].transpose(1, 2), taps.coarse_mel[..., :frames], mels[..., :frames], lengths
+        yield teacher_forced(model, batch, dataloader.dataset.sup_data_types_set)[:4]
 
 
 class WhisperJudge:

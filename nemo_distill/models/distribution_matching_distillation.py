@@ -36,8 +36,13 @@ to ``z = alpha x + sigma eps`` at ``t ~ U[dmd.t_range]``::
     L_fake = w(log_snr) |x0_fake(z(sg x)) - sg x|^2 + discriminator_weight (softplus(D(fake)) + softplus(-D(real)))
 
 ``D`` is a :class:`~nemo_distill.modules.feature_discriminator.FeatureDiscriminator` on the fake denoiser's
-features; "real" are the teacher's samples from the shards, noised the same way. The three noise-level ranges
-(``dmd.t_range``, ``dmd.fake_t_range``, ``dmd.adversarial_t_range``) are separate settings.
+features. What it calls real is ``dmd.adversarial_real``: ``teacher`` (the teacher's samples from the shards, noised
+the same way) or ``recordings`` (DMD2's GAN on real data): the recordings' mels of a real-data store
+(``real_data``, :mod:`nemo_distill.data.recording_shards`) with the conditioning aligned to them; the fake side and
+the generator's GAN term are then the generator's samples on those same recordings' conditioning, so the head judges
+mels against their conditioning and the GAN pulls the generator toward the recordings while the DMD term keeps it on
+the teacher's distribution. The three noise-level ranges (``dmd.t_range``, ``dmd.fake_t_range``,
+``dmd.adversarial_t_range``) are separate settings.
 
 A round of ``generator_steps`` generator updates trains ``generator_steps * (fake_updates + 1)`` optimizer steps (the
 trainer's ``max_steps``; Lightning counts every optimizer step). Checkpoints hold the generator, the fake denoiser, the
@@ -46,12 +51,13 @@ head and both optimizers (the teacher is ``teacher_path``'s); :meth:`save_studen
 """
 
 import copy
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 from lightning.pytorch import Trainer
 from omegaconf import DictConfig, OmegaConf
 
+from nemo_distill.data.recording_shards import RecordingShardStore, RecordingUtterances, collate_recordings
 from nemo_distill.diffusion import (
     WEIGHTINGS,
     SamplingOptions,
@@ -65,6 +71,7 @@ from nemo_distill.diffusion import (
 from nemo_distill.models.diffusion_spectrogram_generator import DiffusionSpectrogramGenerator
 from nemo_distill.models.shard_distillation import ShardDistillationModel
 from nemo_distill.modules.feature_discriminator import FeatureDiscriminator
+from nemo_distill.utils.files import sha256_file
 
 __all__ = ["DMD_DEFAULTS", "DMD_ROUND_KEYS", "DistributionMatchingDistillation", "check_dmd_config"]
 
@@ -72,8 +79,9 @@ DMD_DEFAULTS = {
     "steps": 1, "fake_updates": 5, "guidance_scale": 0.0, "temperature": None, "t_range": [0.02, 0.98],
     "fake_t_range": [0.0, 1.0], "adversarial_t_range": [0.0, 1.0], "fake_weighting": None,
     "regression_weight": 0.0, "adversarial_weight": 0.0, "discriminator_weight": 0.01, "fake_lr": None,
-    "max_grad_norm": 10.0,
+    "max_grad_norm": 10.0, "adversarial_real": "teacher",
 }
+ADVERSARIAL_REAL = ("teacher", "recordings")  # what the GAN head calls real
 
 # the section's keys for its round (the round runner, scripts/distill.py), not the model's
 DMD_ROUND_KEYS = ("enabled", "init", "generator_steps", "lr")
@@ -103,6 +111,12 @@ def check_dmd_config(section) -> Dict:
             raise ValueError(f"dmd.{key} must be >= 0, got {dmd[key]}")
     if dmd["temperature"] is not None and float(dmd["temperature"]) <= 0:
         raise ValueError(f"dmd.temperature must be > 0 or null (the teacher's), got {dmd['temperature']}")
+    if dmd["adversarial_real"] not in ADVERSARIAL_REAL:
+        raise ValueError(f"unknown dmd.adversarial_real {dmd['adversarial_real']!r}; valid options: "
+                         f"{list(ADVERSARIAL_REAL)}")
+    if dmd["adversarial_real"] == "recordings" and float(dmd["adversarial_weight"]) <= 0:
+        raise ValueError("dmd.adversarial_real=recordings needs dmd.adversarial_weight > 0 (the GAN term is what "
+                         "learns from the recordings)")
     if dmd["fake_weighting"] is not None and dmd["fake_weighting"] not in WEIGHTINGS:
         raise ValueError(f"unknown dmd.fake_weighting {dmd['fake_weighting']!r}; valid options: {sorted(WEIGHTINGS)}")
     return dmd
@@ -111,8 +125,9 @@ def check_dmd_config(section) -> Dict:
 class DistributionMatchingDistillation(ShardDistillationModel):
     """Config keys: ``teacher_path``, ``generator_path`` (null: start from the teacher), ``dmd`` (see
     :data:`DMD_DEFAULTS` and the module docstring), ``optim`` (``lr``, ``betas``, ``weight_decay``: AdamW of the
-    generator; the fake denoiser's at ``dmd.fake_lr``, default the same), ``synthetic_data``, ``val_utterances``,
-    ``max_frames``, ``train_ds``/``validation_ds``."""
+    generator; the fake denoiser's at ``dmd.fake_lr``, default the same), ``synthetic_data``, ``real_data`` (a
+    real-data store of this teacher; ``dmd.adversarial_real: recordings`` only), ``val_utterances``, ``max_frames``,
+    ``train_ds``/``validation_ds``."""
 
     def __init__(self, cfg: DictConfig, trainer: Optional[Trainer] = None):
         self.dmd = check_dmd_config(cfg.get("dmd"))  # before any file is read
@@ -137,6 +152,28 @@ class DistributionMatchingDistillation(ShardDistillationModel):
         self.discriminator = None
         if float(self.dmd["adversarial_weight"]) > 0:
             self.discriminator = FeatureDiscriminator(self.fake_decoder.feature_channels)
+        self.recordings = self._recordings() if self.dmd["adversarial_real"] == "recordings" else None
+        self._real_generator: Optional[torch.Generator] = None
+
+    def _recordings(self) -> RecordingUtterances:
+        """The real-data store ``real_data``, checked: made by this teacher (its sha256) for its mel and conditioning
+        sizes; ValueError naming the store otherwise."""
+        root = self._cfg.get("real_data")
+        if not root:
+            raise ValueError("dmd.adversarial_real=recordings needs model.real_data, a real-data store of the teacher "
+                             "(scripts/distill.py makes it from recordings.manifest)")
+        recordings = RecordingUtterances(root)
+        made_by, teacher = recordings.generation.get("teacher_sha256"), sha256_file(self._cfg.teacher_path)
+        if made_by != teacher:
+            raise ValueError(f"the real data {root} were made by another teacher (sha256 {made_by}), not "
+                             f"{self._cfg.teacher_path} ({teacher}): their conditioning is that teacher's "
+                             "front-end's; make them again with this teacher")
+        expected = {"n_mels": int(self.teacher_cfg.n_mel_channels),
+                    "cond_channels": self.teacher_decoder.cond_channels}
+        found = {key: recordings.generation.get(key) for key in expected}
+        if found != expected:
+            raise ValueError(f"the real data {root} hold {found}, the teacher has {expected}")
+        return recordings
 
     @classmethod
     def check_section(cls, section, plan_has_ladder: bool = True) -> None:
@@ -151,6 +188,16 @@ class DistributionMatchingDistillation(ShardDistillationModel):
                              "plan.teacher_steps); the plan has none")
         if int(section.get("generator_steps", 0)) < 1:
             raise ValueError(f"dmd.generator_steps must be >= 1, got {section.get('generator_steps')}")
+
+    @classmethod
+    def benchmark_row_of(cls, row: str, lineage) -> str:
+        """``<row>_recordings`` for a generator whose GAN learnt from recordings."""
+        return f"{row}_recordings" if lineage.get("dmd_adversarial_real") == "recordings" else row
+
+    @classmethod
+    def needs_recordings(cls, section) -> bool:
+        """``dmd.adversarial_real: recordings``: the round reads a real-data store (``model.real_data``)."""
+        return (section or {}).get("adversarial_real", DMD_DEFAULTS["adversarial_real"]) == "recordings"
 
     @classmethod
     def round_config(cls, section, model_cfg: DictConfig, previous_student: Optional[str]) -> Dict:
@@ -202,27 +249,44 @@ class DistributionMatchingDistillation(ShardDistillationModel):
         with torch.set_grad_enabled(grad):
             return x0_fn(z, log_snrs[step].expand(z.shape[0]))
 
+    def real_window(self, batch_size: int, device: torch.device) -> Tuple[torch.Tensor, ...]:
+        """A random batch of recordings (drawn with replacement, each rank its own stream), cut to a random window of
+        at most ``max_frames``: ``(x0_real, cond, coarse, mask)``, ``x0_real`` the recorded mels in diffusion space
+        ``[B, n_mels, T]`` with the conditioning aligned to them."""
+        if self._real_generator is None:
+            seed = int(self._cfg.get("seed", 0)) + 1000 * (self.global_rank if self._trainer else 0)
+            self._real_generator = torch.Generator().manual_seed(seed)
+        picks = torch.randint(0, len(self.recordings), (batch_size,), generator=self._real_generator).tolist()
+        batch = {k: v.to(device) for k, v in collate_recordings([self.recordings[i] for i in picks]).items()}
+        return self._window(batch, None, mel_key="real_mel")
+
     def _logits(self, x, cond, coarse, mask) -> torch.Tensor:
         log_snr = self._levels("adversarial_t_range", x.shape[0], x)
         z = noise_data(x, log_snr, torch.randn_like(x)) * mask
         return self.discriminator(self.fake_decoder.features(z, log_snr, cond, coarse, mask), mask)
 
-    def fake_loss(self, x, x0_teacher, cond, coarse, mask) -> Dict[str, torch.Tensor]:
-        """The fake denoiser's denoising loss on the generator's samples ``x`` (detached), plus the discriminator's
-        (real: the teacher's samples ``x0_teacher``)."""
+    def fake_loss(self, x, x0_teacher, cond, coarse, mask, adversarial=None) -> Dict[str, torch.Tensor]:
+        """The fake denoiser's denoising loss on the generator's samples ``x`` (detached), plus the discriminator's:
+        fake ``x``, real the teacher's samples ``x0_teacher``, on the shards' conditioning; or, ``adversarial`` =
+        ``(x_fake, x_real, cond, coarse, mask)`` (``dmd.adversarial_real: recordings``), fake the generator's samples
+        ``x_fake`` on the recordings' conditioning, real the recordings ``x_real``."""
         x = x.detach()
         settings = self.teacher_decoder.settings
         log_snr = self._levels("fake_t_range", x.shape[0], x)
         logits = None
         if self.discriminator is not None:
-            logits = (self._logits(x, cond, coarse, mask), self._logits(x0_teacher, cond, coarse, mask))
+            fake, real, *on = adversarial if adversarial is not None else (x, x0_teacher, cond, coarse, mask)
+            logits = (self._logits(fake.detach(), *on), self._logits(real, *on))
         return dmd_fake_losses(x, self.x0_function(self.fake_decoder, cond, coarse, mask), log_snr,
                                weighting=self.dmd["fake_weighting"] or settings.weighting,
                                weighting_gamma=settings.weighting_gamma, mask=mask, logits=logits,
                                discriminator_weight=float(self.dmd["discriminator_weight"]))
 
-    def generator_loss(self, x, x0_teacher, cond, coarse, mask, paired_noise) -> Dict[str, torch.Tensor]:
-        """The generator's loss for its samples ``x`` (with gradients) ``[B, n_mels, T]``; see the module docstring."""
+    def generator_loss(self, x, x0_teacher, cond, coarse, mask, paired_noise, adversarial=None
+                       ) -> Dict[str, torch.Tensor]:
+        """The generator's loss for its samples ``x`` (with gradients) ``[B, n_mels, T]``; see the module docstring.
+        ``adversarial`` = ``(x_fake, cond, coarse, mask)``: the GAN term on the generator's samples (with gradients)
+        on the recordings' conditioning (``dmd.adversarial_real: recordings``; default: ``x``)."""
         log_snr = self._levels("t_range", x.shape[0], x)
         real = self.x0_function(self.teacher_decoder, cond, coarse, mask,
                                 guidance_scale=float(self.dmd["guidance_scale"]))
@@ -230,7 +294,9 @@ class DistributionMatchingDistillation(ShardDistillationModel):
         if float(self.dmd["regression_weight"]) > 0:  # DMD's paired loss: the teacher's sample of the same noise
             paired = (self.generate(cond, coarse, mask, paired_noise, step=self.student_steps - 1, grad=True),
                       x0_teacher)
-        fake_logits = self._logits(x, cond, coarse, mask) if self.discriminator is not None else None
+        fake_logits = None
+        if self.discriminator is not None:
+            fake_logits = self._logits(*(adversarial if adversarial is not None else (x, cond, coarse, mask)))
         return dmd_generator_losses(x, real, self.x0_function(self.fake_decoder, cond, coarse, mask), log_snr, mask,
                                     paired=paired, regression_weight=float(self.dmd["regression_weight"]),
                                     fake_logits=fake_logits, adversarial_weight=float(self.dmd["adversarial_weight"]))
@@ -247,13 +313,21 @@ class DistributionMatchingDistillation(ShardDistillationModel):
         x0_teacher, cond, coarse, mask, *paired = self._window(batch, None, *paired)
         paired_noise = paired[0] if paired else None
         fresh_noise = torch.randn_like(x0_teacher)
-        if self.generator_turn:
+        turn = self.generator_turn
+        real = None
+        if self.recordings is not None:  # the GAN's sides on the recordings' own conditioning
+            x_real, real_cond, real_coarse, real_mask = self.real_window(x0_teacher.shape[0], x0_teacher.device)
+            x_fake = self.generate(real_cond, real_coarse, real_mask, torch.randn_like(x_real), grad=turn)
+            real = (x_fake, real_cond, real_coarse, real_mask) if turn else (
+                x_fake, x_real, real_cond, real_coarse, real_mask)
+        if turn:
             x = self.generate(cond, coarse, mask, fresh_noise, grad=True)
-            losses = self.generator_loss(x, x0_teacher, cond, coarse, mask, paired_noise)
+            losses = self.generator_loss(x, x0_teacher, cond, coarse, mask, paired_noise, adversarial=real)
             optimizer = generator_optimizer
         else:
             x = self.generate(cond, coarse, mask, fresh_noise)
-            losses, optimizer = self.fake_loss(x, x0_teacher, cond, coarse, mask), fake_optimizer
+            losses = self.fake_loss(x, x0_teacher, cond, coarse, mask, adversarial=real)
+            optimizer = fake_optimizer
         if self.stop_if_nonfinite(losses["loss"]):
             return None
         self.decoder.zero_grad(set_to_none=True)
@@ -275,6 +349,11 @@ class DistributionMatchingDistillation(ShardDistillationModel):
         """The generator as a ``DiffusionSpectrogramGenerator`` ``.nemo``: ``default_steps: dmd.steps``, the
         generator's temperature, lineage (every loss weight and noise range, ``lineage``)."""
         dmd = {f"dmd_{key}": value for key, value in self.dmd.items()}
+        if self.recordings is not None:  # which recordings the GAN learnt from
+            generation, root = self.recordings.generation, self._cfg.real_data
+            dmd.update(recordings_manifest=generation["recordings_manifest"],
+                       recordings_manifest_sha256=generation["recordings_manifest_sha256"], real_data=root,
+                       real_data_sha256=RecordingShardStore(root).manifest_sha256())
         return super().save_student(path, {
             "steps": int(self.student_steps), "generator_init": self._cfg.get("generator_path")
             or "teacher", **dmd, **(lineage or {})}, {"temperature": self.temperature})

@@ -66,6 +66,18 @@ class ShardDistillationModel(ModelPT):
         """The section against the teacher's decoder (e.g. its number of blocks), before any work."""
 
     @classmethod
+    def benchmark_row_of(cls, row: str, lineage) -> str:
+        """The benchmark row of a student with this ``lineage`` (its ``distillation`` section): ``row``, the
+        method's, unless a setting recorded there makes it another kind of student."""
+        return row
+
+    @classmethod
+    def needs_recordings(cls, section) -> bool:
+        """Whether a round with this section reads a real-data store (recordings with their aligned conditioning,
+        ``model.real_data``) beside the synthetic shards."""
+        return False
+
+    @classmethod
     def round_config(cls, section, model_cfg: DictConfig, previous_student: Optional[str]) -> Dict:
         """Keys the round runner sets in this method's model config beyond its section (which the runner copies in
         under the method's name); ``previous_student``: the ladder's last student, None on the teacher."""
@@ -173,13 +185,15 @@ class ShardDistillationModel(ModelPT):
         if int(self._cfg.get("val_utterances", 0)) > 0:
             self._validation_dl = self._loader(val_data_config, train=False)
 
-    def _window(self, batch: Dict[str, torch.Tensor], generator: Optional[torch.Generator] = None, *extra):
+    def _window(self, batch: Dict[str, torch.Tensor], generator: Optional[torch.Generator] = None, *extra,
+                mel_key: str = "teacher_mel"):
         """A random window of at most ``max_frames`` frames: ``(x0, cond, coarse, mask, *extra)``, ``x0`` the
-        teacher's sample in diffusion space; ``extra`` tensors ``[B, C, T]`` are cut to the same window."""
+        batch's ``mel_key`` mel (the teacher's sample) in diffusion space; ``extra`` tensors ``[B, C, T]`` are cut to
+        the same window."""
         decoder = self.decoder
         mel, coarse, cond, *extra, lengths = decoder.random_window(
-            batch["teacher_mel"], batch["coarse_mel"], batch["cond"], *extra, lengths=batch["lengths"],
-            max_frames=self._cfg.get("max_frames") or batch["teacher_mel"].shape[-1], generator=generator)
+            batch[mel_key], batch["coarse_mel"], batch["cond"], *extra, lengths=batch["lengths"],
+            max_frames=self._cfg.get("max_frames") or batch[mel_key].shape[-1], generator=generator)
         mask = frame_mask(lengths, mel.shape[-1])
         return (decoder.x0_from_mel(mel, coarse) * mask, cond * mask, coarse, mask, *extra)
 

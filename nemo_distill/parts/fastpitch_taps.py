@@ -14,11 +14,11 @@
 
 """Read the tensors NeMo's FastPitch computes but does not return, without copying its forward code."""
 
-from typing import Optional
+from typing import Iterable, Optional, Tuple
 
 import torch
 
-__all__ = ["FastPitchTaps"]
+__all__ = ["FastPitchTaps", "teacher_forced"]
 
 
 class FastPitchTaps:
@@ -66,3 +66,24 @@ class FastPitchTaps:
             handle.remove()
         self._handles = []
         return False
+
+
+@torch.no_grad()
+def teacher_forced(model, batch, sup_data_types: Iterable) -> Tuple[torch.Tensor, ...]:
+    """One batch of a FastPitch-style ``TTSDataset`` through ``model``'s front-end with the aligner's (ground-truth)
+    durations and the recordings' pitch, so the encoding lines up frame for frame with the recorded mel:
+    ``(cond [B, D, T], coarse_mel [B, n_mels, T], target_mel [B, n_mels, T], lengths [B], mel_lens [B],
+    dec_lens [B])``. ``lengths`` is the common valid length; ``mel_lens`` (the recording's frames) and ``dec_lens``
+    (the durations' sum) are returned for a caller that checks the alignment."""
+    from nemo.collections.tts.parts.utils.helpers import process_batch
+
+    batch = process_batch(batch, set(sup_data_types))
+    batch = {k: v.to(model.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+    with FastPitchTaps(model) as taps:
+        mels, mel_lens = model.preprocessor(input_signal=batch["audio"], length=batch["audio_lens"])
+        model(text=batch["text"], durs=None, pitch=batch.get("pitch"), speaker=batch.get("speaker_id"), pace=1.0,
+              spec=mels, attn_prior=batch.get("align_prior_matrix"), mel_lens=mel_lens, input_lens=batch["text_lens"])
+    frames = min(mels.shape[-1], taps.coarse_mel.shape[-1])
+    lengths = torch.minimum(mel_lens, taps.dec_lens).clamp(max=frames)
+    return (taps.len_regulated[:, :frames].transpose(1, 2), taps.coarse_mel[..., :frames], mels[..., :frames],
+            lengths, mel_lens, taps.dec_lens)
