@@ -69,14 +69,15 @@ def _row_batch(model, args):
 
 
 @torch.no_grad()
-def main(argv=None):
-    args = parse_args(argv)
+def collect(args):
+    """``(panels, frames, text)``: ``[(title, mel [n_mels, T])]`` in drawing order, the frames every panel shows
+    (the recording's, at most ``--frames``) and the row's text."""
     panels = []
     for i, (name, path) in enumerate(args.models):
         model = DiffusionSpectrogramGenerator.from_nemo(path).eval()
         text, (cond, coarse, target, lengths) = _row_batch(model, args)
         if i == 0:
-            panels.append(("recording", target[0]))
+            panels.append(("recording", target[0, :, : int(lengths[0])]))
             if args.fastpitch:
                 fastpitch = _load_fastpitch(args.fastpitch, model).eval()
                 panels.append(("FastPitch", _row_batch(fastpitch, args)[1][1][0]))
@@ -85,24 +86,34 @@ def main(argv=None):
         mel = model.decoder.decode(cond, coarse, lengths, SamplingOptions(seed=0))
         panels.append((f"{name} ({model.cfg.diffusion.default_steps} steps, temperature "
                        f"{model.cfg.diffusion.get('temperature', 1.0)})", mel[0]))
-    frames = min(int(lengths[0]), *(p.shape[-1] for _, p in panels))
+    frames = min(p.shape[-1] for _, p in panels)
     frames = min(frames, args.frames) if args.frames else frames
+    return [(title, mel[:, :frames]) for title, mel in panels], frames, text
+
+
+def draw(panels, frames: int, text: str, out: str) -> None:
+    """The panels stacked, one colour scale (the recording's, the first panel's), written to ``out``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(len(panels), 1, figsize=(max(6, frames / 45), 1.9 * len(panels)), sharex=True)
-    low, high = float(target[0, :, :frames].min()), float(target[0, :, :frames].max())
+    low, high = float(panels[0][1].min()), float(panels[0][1].max())
     for ax, (title, mel) in zip(axes, panels):
-        ax.imshow(mel[:, :frames].cpu().numpy(), origin="lower", aspect="auto", interpolation="none", vmin=low,
-                  vmax=high)
+        ax.imshow(mel.cpu().numpy(), origin="lower", aspect="auto", interpolation="none", vmin=low, vmax=high)
         ax.set_title(title, fontsize=9)
         ax.set_ylabel("mel bin")
     axes[-1].set_xlabel(f"frame (the recording's durations): \"{text}\"")
     fig.tight_layout()
-    fig.savefig(args.out, dpi=100)
+    fig.savefig(out, dpi=100)
     plt.close(fig)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    panels, frames, text = collect(args)
+    draw(panels, frames, text, args.out)
     print(f"wrote {args.out}")
 
 
