@@ -100,11 +100,11 @@ def draw(panels, frames: int, text: str, out: str) -> None:
 
     fig, axes = plt.subplots(len(panels), 1, figsize=(max(6, frames / 45), 1.9 * len(panels)), sharex=True)
     low, high = float(panels[0][1].min()), float(panels[0][1].max())
-    for ax, (title, mel) in zip(axes, panels):
+    for i, (ax, (title, mel)) in enumerate(zip(axes, panels)):
         ax.imshow(mel.cpu().numpy(), origin="lower", aspect="auto", interpolation="none", vmin=low, vmax=high)
-        ax.set_title(title, fontsize=9)
+        ax.set_title(f"{title}: \"{text}\"" if i == 0 else title, fontsize=9)
         ax.set_ylabel("mel bin")
-    axes[-1].set_xlabel(f"frame (the recording's durations): \"{text}\"")
+    axes[-1].set_xlabel("frame (the recording's durations in every panel)")
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
