@@ -16,8 +16,8 @@
 failing cell fails the suite), and the rules every notebook keeps: committed without outputs, ``QUICK = True`` as
 its first code cell, public names of the package only, linked from the README.
 
-The notebooks run in order and share one output folder, as they do for a user: 02 distils 01's voice, 05 serves
-02's student (each builds what it needs when run alone). Notebook 01 runs ``scripts/train_diffusion_tts.py`` for
+The notebooks run in order and share one output folder, as they do for a user: 02 distils 01's voice, 03 adds the
+one-step branches and the layer stage to 02's folder, 05 serves 02's student (each builds what it needs when run alone). Notebook 01 runs ``scripts/train_diffusion_tts.py`` for
 both model kinds (plain FastPitch, then the diffusion decoder on it), so its test also checks what that script
 leaves: a ``.nemo`` of the right class, checkpoints and TensorBoard events."""
 
@@ -34,7 +34,7 @@ from notebooks import run_notebook
 REPO = Path(__file__).resolve().parents[1]
 TUTORIALS = REPO / "tutorials"
 NOTEBOOKS = sorted(p.name for p in TUTORIALS.glob("*.ipynb"))
-# 01 -> 02 -> 05 share their work folder and run in this order in this file; 04 stands alone, in a file of its own
+# 01 -> 02 -> 03 -> 05 share their work folder and run in this order in this file; 04 stands alone, in a file of its own
 # (tests/test_tutorial_digits.py), so that make test's other worker can run it beside them
 CHAINED = [name for name in NOTEBOOKS if not name.startswith("04_")]
 
@@ -55,7 +55,7 @@ def _python_source(cell) -> str:
 
 def test_the_tutorials_exist_in_order():
     assert NOTEBOOKS == ["01_diffusion_voice.ipynb", "02_progressive_distillation.ipynb",
-                         "04_classifier_guided_digits.ipynb", "05_deploy.ipynb"]
+                         "03_one_step_students.ipynb", "04_classifier_guided_digits.ipynb", "05_deploy.ipynb"]
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -121,7 +121,7 @@ def tutorials_dir(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", CHAINED)
 def test_notebook_runs_top_to_bottom_in_quick_mode(name, tutorials_dir, monkeypatch):
-    """01, 02 and 05 in order in one folder (tests/test_tutorial_digits.py runs 04, which stands alone)."""
+    """01, 02, 03 and 05 in order in one folder (tests/test_tutorial_digits.py runs 04, which stands alone)."""
     run_notebook(TUTORIALS / name, tutorials_dir, monkeypatch)
     if name.startswith("01_"):  # scripts/train_diffusion_tts.py end to end, both model kinds (exp_manager, .nemo)
         _check_training_runs(tutorials_dir / "quick")
