@@ -135,7 +135,10 @@ def test_a_rerun_reuses_the_finished_students(one_step, teacher_nemo, corpus):
     assert again == paths and {p: os.path.getmtime(p) for p in paths} == before
 
 
-def test_an_interrupted_dmd_round_resumes_from_its_checkpoint(teacher_nemo, corpus, tmp_path, monkeypatch):
+@pytest.mark.parametrize("recordings", [False, True], ids=["teacher", "recordings"])
+def test_an_interrupted_dmd_round_resumes_from_its_checkpoint(teacher_nemo, corpus, tmp_path, monkeypatch, recordings):
+    """Killed mid-round, the same command resumes from the last checkpoint; with the GAN on recordings
+    (``dmd.adversarial_real=recordings``) the real data made before the kill are reused, not made again."""
     from nemo_distill.distillation import run_distillation
     from nemo_distill.models import DistributionMatchingDistillation
 
@@ -147,10 +150,13 @@ def test_an_interrupted_dmd_round_resumes_from_its_checkpoint(teacher_nemo, corp
         return original(self, batch, batch_idx)
 
     monkeypatch.setattr(DistributionMatchingDistillation, "training_step", killed)
-    cfg = _cfg(teacher_nemo, corpus[1], tmp_path, "dmd.generator_steps=3")
+    real = ["dmd.adversarial_weight=0.05", "dmd.adversarial_real=recordings", f"recordings.manifest={corpus[1]}"]
+    cfg = _cfg(teacher_nemo, corpus[1], tmp_path, "dmd.generator_steps=3", *(real if recordings else []))
     with pytest.raises(RuntimeError, match="killed"):
         run_distillation(cfg)
     assert not (tmp_path / "students" / "DMD_1steps_dmd.nemo").exists()
+    real_manifest = tmp_path / "recordings" / "manifest.json"
+    made = real_manifest.read_bytes() if recordings else None
     monkeypatch.setattr(DistributionMatchingDistillation, "training_step", original)
     resumed_from = []
     monkeypatch.setattr(DistributionMatchingDistillation, "on_fit_start",
@@ -158,6 +164,7 @@ def test_an_interrupted_dmd_round_resumes_from_its_checkpoint(teacher_nemo, corp
     paths = run_distillation(cfg)
     assert os.path.isfile(paths[0])
     assert len(resumed_from) == 1 and resumed_from[0] and "last" in os.path.basename(resumed_from[0])
+    assert (real_manifest.read_bytes() if recordings else None) == made
 
 
 @pytest.mark.parametrize("override, match", [

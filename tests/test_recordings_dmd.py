@@ -14,7 +14,7 @@
 
 """Real data (recordings with the teacher's conditioning aligned to them) and DMD's GAN on them
 (``dmd.adversarial_real: recordings``) on the tiny teacher and tone corpus: what the store holds, that each recording
-keeps its own conditioning, the discriminator's sides, refusals and resume."""
+keeps its own conditioning, the discriminator's sides and refusals (resume: tests/test_one_step_distillation.py)."""
 
 import math
 import os
@@ -47,8 +47,8 @@ def recordings_run(teacher_nemo, corpus, tmp_path_factory):
 def test_each_recording_is_stored_with_its_mel_and_its_own_aligned_conditioning(recordings_run, teacher_nemo,
                                                                                 corpus):
     """The store's mel of each recording is the teacher's preprocessor on that wav, and its conditioning is the
-    teacher-forced front-end on that recording (in the same batch as the store's). Catches: rows paired with another recording's conditioning
-    (shifted by one), mels cut or padded, the predicted instead of the aligned durations."""
+    teacher-forced front-end on that recording (in the same batch as the store's). Catches: rows paired with another
+    recording's conditioning (shifted by one), mels cut or padded, the predicted instead of the aligned durations."""
     from nemo_distill.data.recording_shards import RecordingUtterances
     from nemo_distill.distillation.recording_data import _dataset, read_recordings
     from nemo_distill.models import DiffusionSpectrogramGenerator
@@ -230,30 +230,3 @@ def test_the_generators_gan_term_is_scored_on_the_recordings_conditioning(record
     assert dict(losses)["adversarial_loss"] == pytest.approx(math.log1p(math.exp(-2.0)), rel=1e-5)
     assert seen == [7.0]
 
-
-def test_an_interrupted_recordings_round_resumes_from_its_checkpoint(teacher_nemo, corpus, tmp_path, monkeypatch):
-    from nemo_distill.distillation import run_distillation
-    from nemo_distill.models import DistributionMatchingDistillation
-
-    original = DistributionMatchingDistillation.training_step
-
-    def killed(self, batch, batch_idx):
-        if self.global_step == 4:  # after the first epoch's checkpoint
-            raise RuntimeError("killed")
-        return original(self, batch, batch_idx)
-
-    monkeypatch.setattr(DistributionMatchingDistillation, "training_step", killed)
-    cfg = _cfg(teacher_nemo, corpus[1], tmp_path, *RECORDINGS, f"recordings.manifest={corpus[1]}",
-               "dmd.generator_steps=3")
-    with pytest.raises(RuntimeError, match="killed"):
-        run_distillation(cfg)
-    assert not (tmp_path / "students" / "DMD_1steps_dmd.nemo").exists()
-    real_manifest = (tmp_path / "recordings" / "manifest.json").read_bytes()
-    monkeypatch.setattr(DistributionMatchingDistillation, "training_step", original)
-    resumed_from = []
-    monkeypatch.setattr(DistributionMatchingDistillation, "on_fit_start",
-                        lambda self: resumed_from.append(self.trainer.ckpt_path), raising=False)
-    paths = run_distillation(cfg)
-    assert os.path.isfile(paths[0])
-    assert len(resumed_from) == 1 and resumed_from[0] and "last" in os.path.basename(resumed_from[0])
-    assert (tmp_path / "recordings" / "manifest.json").read_bytes() == real_manifest  # reused, not remade

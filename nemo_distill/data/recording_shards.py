@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 
-from nemo_distill.data.synthetic_shards import ShardSpec, SyntheticShardStore
+from nemo_distill.data.synthetic_shards import ShardSpec, SyntheticShardStore, pad_frames, unpadded_items
 from nemo_distill.utils.files import sha256_file, sha256_text
 
 __all__ = ["RECORDING_FORMAT", "RECORDING_TENSORS", "RecordingShardStore", "RecordingUtterances", "check_aligned",
@@ -89,12 +89,7 @@ class RecordingUtterances(torch.utils.data.Dataset):
             raise ValueError(f"{root} holds no real data (recordings with their aligned conditioning): its manifest "
                              f"is format {manifest.get('format')} without a recordings manifest")
         self.generation = manifest["generation"]
-        self.items = []
-        for entry in manifest["shards"]:
-            shard = store.load_shard(entry)
-            for j, length in enumerate(shard["lengths"].tolist()):
-                self.items.append((shard["cond"][j, :, :length], shard["coarse_mel"][j, :, :length],
-                                   shard["real_mel"][j, :, :length], int(shard["text_ids"][j])))
+        self.items = unpadded_items(store, manifest, ("cond", "coarse_mel", "real_mel", "text_ids"))
         if limit is not None:
             self.items = self.items[:limit]
         if not self.items:
@@ -114,12 +109,7 @@ def collate_recordings(items) -> Dict[str, torch.Tensor]:
         if not cond.shape[-1] == coarse.shape[-1] == real.shape[-1]:
             raise ValueError(f"recording {row}: conditioning {cond.shape[-1]}, coarse {coarse.shape[-1]} and recorded "
                              f"mel {real.shape[-1]} frames differ: not aligned")
-    lengths = torch.tensor([item[0].shape[-1] for item in items])
-    frames = int(lengths.max())
-
-    def pad(tensors):
-        return torch.stack([torch.nn.functional.pad(t, (0, frames - t.shape[-1])) for t in tensors])
-
-    return {"cond": pad([item[0] for item in items]), "coarse_mel": pad([item[1] for item in items]),
-            "real_mel": pad([item[2] for item in items]), "lengths": lengths,
+    return {"cond": pad_frames([item[0] for item in items]), "coarse_mel": pad_frames([item[1] for item in items]),
+            "real_mel": pad_frames([item[2] for item in items]),
+            "lengths": torch.tensor([item[0].shape[-1] for item in items]),
             "text_ids": torch.tensor([item[3] for item in items])}

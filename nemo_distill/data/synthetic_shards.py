@@ -39,7 +39,7 @@ import torch
 from nemo_distill.utils.files import atomic_path, sha256_file, sha256_text, write_json_atomic
 
 __all__ = ["SHARD_FORMAT", "SHARD_TENSORS", "ShardSpec", "SyntheticShardStore", "SyntheticUtterances", "collate",
-           "seeded_noise"]
+           "pad_frames", "seeded_noise", "unpadded_items"]
 
 SHARD_FORMAT = 2  # 2: each utterance's noise is drawn at its own length (independent of padding)
 # name -> shape per shard: n = utterances in the shard, T = longest of them (padding past ``lengths`` is zero)
@@ -196,13 +196,7 @@ class SyntheticUtterances(torch.utils.data.Dataset):
         manifest = store.read_manifest()
         self.generation = manifest["generation"]
         self.texts = manifest["texts"]
-        self.items = []
-        for entry in manifest["shards"]:
-            shard = store.load_shard(entry)
-            for j, length in enumerate(shard["lengths"].tolist()):
-                self.items.append((shard["cond"][j, :, :length], shard["coarse_mel"][j, :, :length],
-                                   shard["teacher_mel"][j, :, :length], int(shard["text_ids"][j]),
-                                   int(shard["seeds"][j])))
+        self.items = unpadded_items(store, manifest, ("cond", "coarse_mel", "teacher_mel", "text_ids", "seeds"))
         self.items = self.items[skip:]
         if limit is not None:
             self.items = self.items[:limit]
@@ -216,20 +210,31 @@ class SyntheticUtterances(torch.utils.data.Dataset):
         return self.items[index]
 
 
+def unpadded_items(store: SyntheticShardStore, manifest: Dict, keys: Sequence[str]) -> List[tuple]:
+    """Every utterance of ``manifest``'s shards (each checked against its sha256) as a tuple of its ``keys``: a
+    ``[n, C, T]`` tensor cut to the utterance's ``lengths``, a ``[n]`` one as an int."""
+    items = []
+    for entry in manifest["shards"]:
+        shard = store.load_shard(entry)
+        for j, length in enumerate(shard["lengths"].tolist()):
+            items.append(tuple(shard[k][j, :, :length] if shard[k].ndim == 3 else int(shard[k][j]) for k in keys))
+    return items
+
+
+def pad_frames(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``[C, T_i]`` tensors zero-padded to the longest and stacked: ``[B, C, max T_i]``."""
+    frames = max(t.shape[-1] for t in tensors)
+    return torch.stack([torch.nn.functional.pad(t, (0, frames - t.shape[-1])) for t in tensors])
+
+
 def collate(items) -> Dict[str, torch.Tensor]:
     """Pad a list of :class:`SyntheticUtterances` items: ``cond [B, D, T]``, ``coarse_mel``/``teacher_mel``
     ``[B, n_mels, T]``, ``lengths``/``text_ids``/``seeds`` ``[B]``."""
-    lengths = torch.tensor([item[0].shape[-1] for item in items])
-    frames = int(lengths.max())
-
-    def pad(tensors):
-        return torch.stack([torch.nn.functional.pad(t, (0, frames - t.shape[-1])) for t in tensors])
-
     return {
-        "cond": pad([item[0] for item in items]),
-        "coarse_mel": pad([item[1] for item in items]),
-        "teacher_mel": pad([item[2] for item in items]),
-        "lengths": lengths,
+        "cond": pad_frames([item[0] for item in items]),
+        "coarse_mel": pad_frames([item[1] for item in items]),
+        "teacher_mel": pad_frames([item[2] for item in items]),
+        "lengths": torch.tensor([item[0].shape[-1] for item in items]),
         "text_ids": torch.tensor([item[3] for item in items]),
         "seeds": torch.tensor([item[4] for item in items]),
     }

@@ -32,6 +32,7 @@ from omegaconf import open_dict
 
 from nemo.utils import logging
 from nemo_distill.data.recording_shards import RecordingShardStore, ShardSpec, check_aligned
+from nemo_distill.data.synthetic_shards import pad_frames
 from nemo_distill.models import DiffusionSpectrogramGenerator
 from nemo_distill.parts.fastpitch_taps import teacher_forced
 from nemo_distill.utils.files import sha256_file
@@ -95,13 +96,9 @@ class RecordingDataGenerator(pl.LightningModule):
             check_aligned(mel_lens, dec_lens, [self.rows[i]["audio_filepath"] for i in ids])
             for j, length in enumerate(lengths.tolist()):
                 items.append((cond[j, :, :length].cpu(), coarse[j, :, :length].cpu(), mel[j, :, :length].cpu()))
-        frames = max(item[0].shape[-1] for item in items)
-
-        def pad(k):
-            return torch.stack([torch.nn.functional.pad(item[k], (0, frames - item[k].shape[-1])) for item in items])
-
         tensors = {"text_ids": torch.tensor(spec.text_ids), "lengths": torch.tensor([i[0].shape[-1] for i in items]),
-                   "cond": pad(0), "coarse_mel": pad(1), "real_mel": pad(2)}
+                   **{key: pad_frames([item[k] for item in items])
+                      for k, key in enumerate(("cond", "coarse_mel", "real_mel"))}}
         self.store.write(spec, tensors, rank=self.trainer.global_rank if self._trainer else 0)
         return None
 
