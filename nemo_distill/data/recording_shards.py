@@ -28,7 +28,13 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 
-from nemo_distill.data.synthetic_shards import ShardSpec, SyntheticShardStore, pad_frames, unpadded_items
+from nemo_distill.data.synthetic_shards import (
+    ShardSpec,
+    SyntheticShardStore,
+    pad_frames,
+    shard_id_groups,
+    unpadded_items,
+)
 from nemo_distill.utils.files import sha256_file, sha256_text
 
 __all__ = ["RECORDING_FORMAT", "RECORDING_TENSORS", "RecordingShardStore", "RecordingUtterances", "check_aligned",
@@ -64,14 +70,9 @@ class RecordingShardStore(SyntheticShardStore):
     def plan_rows(rows: Sequence[Dict], shard_size: int, generation: Dict) -> List[ShardSpec]:
         """Split manifest ``rows`` (``audio_filepath``, ``text``) into shards of ``shard_size``; each shard's key holds
         ``generation`` (the teacher's hash, the manifest's...) and its rows' audio paths, texts and audio sha256."""
-        if not rows:
-            raise ValueError("no recordings to make real data from")
-        if shard_size < 1:
-            raise ValueError(f"shard_size must be >= 1, got {shard_size}")
         settings = json.dumps({"format": RECORDING_FORMAT, **generation}, sort_keys=True)
         specs = []
-        for index, start in enumerate(range(0, len(rows), shard_size)):
-            ids = tuple(range(start, min(start + shard_size, len(rows))))
+        for index, ids in enumerate(shard_id_groups(len(rows), shard_size, "recordings to make real data from")):
             audio = [(rows[i]["audio_filepath"], rows[i]["text"], sha256_file(rows[i]["audio_filepath"])) for i in ids]
             key = sha256_text(json.dumps([settings, ids, audio]))
             specs.append(ShardSpec(index, ids, tuple(rows[i]["text"] for i in ids), (), key))

@@ -39,7 +39,7 @@ import torch
 from nemo_distill.utils.files import atomic_path, sha256_file, sha256_text, write_json_atomic
 
 __all__ = ["SHARD_FORMAT", "SHARD_TENSORS", "ShardSpec", "SyntheticShardStore", "SyntheticUtterances", "collate",
-           "pad_frames", "seeded_noise", "unpadded_items"]
+           "pad_frames", "seeded_noise", "shard_id_groups", "unpadded_items"]
 
 SHARD_FORMAT = 2  # 2: each utterance's noise is drawn at its own length (independent of padding)
 # name -> shape per shard: n = utterances in the shard, T = longest of them (padding past ``lengths`` is zero)
@@ -86,14 +86,9 @@ class SyntheticShardStore:
         ``generation`` (teacher hash, steps, sampler, guidance scale...) goes into every shard's key, so a shard
         made with other settings is not reused.
         """
-        if not texts:
-            raise ValueError("no texts to generate synthetic data from")
-        if shard_size < 1:
-            raise ValueError(f"shard_size must be >= 1, got {shard_size}")
         settings = json.dumps({"format": SHARD_FORMAT, **generation}, sort_keys=True)
         specs = []
-        for index, start in enumerate(range(0, len(texts), shard_size)):
-            ids = tuple(range(start, min(start + shard_size, len(texts))))
+        for index, ids in enumerate(shard_id_groups(len(texts), shard_size, "texts to generate synthetic data from")):
             chunk = tuple(texts[i] for i in ids)
             seeds = tuple(int(seed) + i for i in ids)
             key = sha256_text(json.dumps([settings, ids, chunk, seeds]))
@@ -208,6 +203,16 @@ class SyntheticUtterances(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         return self.items[index]
+
+
+def shard_id_groups(count: int, shard_size: int, what: str) -> List[tuple]:
+    """Item indices ``0 .. count - 1`` in consecutive shards of ``shard_size``; ValueError for no items (``what`` says
+    which) or a shard size below 1."""
+    if not count:
+        raise ValueError(f"no {what}")
+    if shard_size < 1:
+        raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+    return [tuple(range(start, min(start + shard_size, count))) for start in range(0, count, shard_size)]
 
 
 def unpadded_items(store: SyntheticShardStore, manifest: Dict, keys: Sequence[str]) -> List[tuple]:
