@@ -102,13 +102,18 @@ def judge_snapshots(args, out: str, names: List[str], reference: str) -> List[Di
     vocoder_name, vocode = vocoder_function(args.vocoder, model.cfg)
     judges = {"judge": WhisperJudge(), "perceptual_judge": DnsmosJudge(),
               "load_audio": lambda p: librosa.load(p, sr=model.cfg.sample_rate)[0]}
-    system = System(f"ddim_{args.steps}", "diffusion", args.steps, "ddim")
+    sampler, t_start = getattr(args, "sampler", "ddim"), getattr(args, "t_start", None)
+    system = System(f"{sampler}_{args.steps}", "diffusion", args.steps, sampler)
+    # the calibration and FastPitch rows do not sample: their key leaves the sampler and the start out
     key = f"steps={args.steps} temperature={args.temperature} utterances={len(rows)} vocoder={args.vocoder}"
+    sampled_key = key + (f" t_start={t_start:g}" if t_start is not None else "") + (
+        f" sampler={sampler}" if sampler != "ddim" else "")
 
     def judged(cache_key, systems, generator, fastpitch=None):
         if cache_key not in cache:
             cache[cache_key] = run_benchmark(generator, loader, rows, systems, {vocoder_name: vocode}, seed=0,
-                                             fastpitch=fastpitch, temperature=args.temperature, **judges)
+                                             fastpitch=fastpitch, temperature=args.temperature, t_start=t_start,
+                                             **judges)
             with open(cache_path + ".tmp", "w") as f:
                 json.dump(cache, f, indent=1)
             os.replace(cache_path + ".tmp", cache_path)
@@ -117,15 +122,17 @@ def judge_snapshots(args, out: str, names: List[str], reference: str) -> List[Di
     table = [_row(s.name, None, r, vocoder_name) for s, r in
              zip(CALIBRATION, judged(f"calibration {key} {sha256_file(first)}", CALIBRATION, model).values())]
     for name, minutes, path in tqdm(snapshots, desc="snapshots"):
-        cache_key = f"{key} {sha256_file(path)}"
         if name == reference:
-            result = judged(cache_key, [System("fastpitch", "fastpitch")], model, _load_fastpitch(path, model))
+            result = judged(f"{key} {sha256_file(path)}", [System("fastpitch", "fastpitch")], model,
+                            _load_fastpitch(path, model))
             table.append(_row(name, minutes, result["fastpitch"], vocoder_name))
         else:
             generator = DiffusionSpectrogramGenerator.from_nemo(path).eval()
-            table.append(_row(name, minutes, judged(cache_key, [system], generator)[system.name], vocoder_name))
-    caption = (f"{len(rows)} test sentences of {args.corpus}; diffusion rows: {args.steps} DDIM steps, temperature "
-               f"{args.temperature if args.temperature is not None else 'each model default'}, seed 0; every row's "
+            result = judged(f"{sampled_key} {sha256_file(path)}", [system], generator)
+            table.append(_row(name, minutes, result[system.name], vocoder_name))
+    caption = (f"{len(rows)} test sentences of {args.corpus}; diffusion rows: {args.steps} {sampler} steps, "
+               f"temperature {args.temperature if args.temperature is not None else 'each model default'}, t_start "
+               f"{t_start if t_start is not None else 'each model default'}, seed 0; every row's "
                f"audio through {vocoder_name} ({args.vocoder}); WER Whisper tiny.en, DNSMOS (speechmos); mel FD with "
                f"ground-truth durations; minutes: wall minutes of one-thread training beyond the front-end's "
                f"{args.frontend_minutes:g}, {args.jobs} trainings at a time on this machine; coarse: the front-end's "

@@ -27,9 +27,10 @@ them at a time, and stops at each of ``--minutes`` (wall minutes of training; th
 ``<out>/training/<variant>/``): a rerun resumes and skips what exists.
 
 The judging then runs every snapshot on the test split, one process, the same noise: the diffusion rows at
-``--steps`` DDIM steps and ``--temperature``, the FastPitch rows, and once the recordings, their mels through the
-vocoder and the front-end's coarse mel; WER (Whisper tiny.en) and DNSMOS (SIG, BAK, OVRL, P.808) of the audio through
-``--vocoder`` (default the pretrained HiFi-GAN), mel L1 and Frechet distance with ground-truth durations. Writes
+``--steps`` steps of ``--sampler`` (DDIM), ``--temperature`` and ``--t-start``, the FastPitch rows, and once the
+recordings, their mels through the vocoder and the front-end's coarse mel; WER (Whisper tiny.en) and DNSMOS (SIG,
+BAK, OVRL, P.808) of the audio through ``--vocoder`` (default the pretrained HiFi-GAN), mel L1 and Frechet distance
+with ground-truth durations. Writes
 ``curves.md`` (the table), ``curves.png`` (OVRL, P.808, WER and FD against minutes, the calibration rows as lines)
 and ``results.json``; judged snapshots are kept there and not judged again.
 """
@@ -41,6 +42,8 @@ import shutil
 import sys
 
 from demo_stages import StageRunner, seed_last_checkpoints  # scripts/demo_stages.py, beside this script
+
+from nemo_distill.diffusion.samplers import SAMPLERS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE = "fastpitch"
@@ -60,6 +63,9 @@ def parse_args(argv=None):
     parser.add_argument("--jobs", type=int, default=2, help="trainings at a time (one thread each)")
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--temperature", type=float, default=None, help="default: each model's own")
+    parser.add_argument("--t-start", type=float, default=None,
+                        help="where sampling starts (< 1: shallow, from the noised coarse mel); default: the model's")
+    parser.add_argument("--sampler", default="ddim", choices=sorted(SAMPLERS))
     parser.add_argument("--vocoder", default="pretrained")
     parser.add_argument("--max-utterances", type=int, default=0, help="the first N test sentences (0: all)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the judging")
@@ -73,6 +79,8 @@ def parse_args(argv=None):
         variants[name] = [o for o in overrides.split(",") if o]
     if not variants:
         parser.error("give at least one --variant")
+    if args.t_start is not None and not 0 < args.t_start <= 1:
+        parser.error(f"--t-start must be in (0, 1], got {args.t_start}")
     if list(args.minutes) != sorted(set(args.minutes)) or args.minutes[0] <= 0:
         parser.error(f"--minutes must be positive and ascending, got {args.minutes}")
     for path in (args.frontend, os.path.join(args.corpus, "test_manifest.json")):

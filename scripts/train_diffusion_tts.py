@@ -46,6 +46,7 @@ from nemo.core.config import hydra_runner
 from nemo.utils import logging
 from nemo.utils.exp_manager import exp_manager
 from nemo_distill.data.sup_data import precompute_supplementary_data
+from nemo_distill.parts.ema import final_weights
 from nemo.collections.tts.models import FastPitchModel
 from nemo_distill.models import DiffusionSpectrogramGenerator
 
@@ -102,8 +103,9 @@ def main(cfg):
         sys.exit(f"training stopped at step {model.nonfinite_loss_step} on a non-finite loss; the last good "
                  f"checkpoint is in {os.path.join(str(log_dir), 'checkpoints')}; no .nemo written")
     path = os.path.join(str(log_dir), f"{cfg.name}.nemo")
-    model.save_to(path)
-    logging.info(f"saved {path}")
+    with final_weights(trainer) as averaged:  # exp_manager.ema.enable: the moving average validation scored
+        model.save_to(path)
+    logging.info(f"saved {path}" + (" (EMA weights)" if averaged else ""))
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ def corpus(tmp_path):
     (["--variant", "noequals", "--minutes", "5"], "give NAME=OVERRIDES"),
     (["--minutes", "5"], "at least one --variant"),
     (["--variant", "a=", "--minutes", "10", "5"], "positive and ascending"),
+    (["--variant", "a=", "--minutes", "5", "--t-start", "0"], "--t-start must be in (0, 1]"),
+    (["--variant", "a=", "--minutes", "5", "--sampler", "euler"], "invalid choice: 'euler'"),
 ])
 def test_bad_arguments_are_one_line_before_any_work(corpus, bad, message, capsys):
     with pytest.raises(SystemExit):
