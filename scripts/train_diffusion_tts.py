@@ -46,7 +46,7 @@ from nemo.core.config import hydra_runner
 from nemo.utils import logging
 from nemo.utils.exp_manager import exp_manager
 from nemo_distill.data.sup_data import precompute_supplementary_data
-from nemo_distill.parts.ema import final_weights
+from nemo_distill.parts.ema import final_weights, use_resumable_ema
 from nemo.collections.tts.models import FastPitchModel
 from nemo_distill.models import DiffusionSpectrogramGenerator
 
@@ -88,6 +88,7 @@ def main(cfg):
             cfg.model.frontend.init_from = None
     trainer = pl.Trainer(**cfg.trainer)
     log_dir = exp_manager(trainer, cfg.get("exp_manager", None))
+    use_resumable_ema(trainer)  # exp_manager.ema.enable: NeMo's EMA, able to resume
     if baseline == "fastpitch":
         model_cfg = cfg.model.copy()
         with open_dict(model_cfg):

@@ -18,7 +18,8 @@ import lightning.pytorch as pl
 import torch
 
 from nemo.collections.common.callbacks import EMA
-from nemo_distill.parts.ema import final_weights
+from nemo.utils.callbacks import NeMoModelCheckpoint
+from nemo_distill.parts.ema import ResumableEMA, final_weights, use_resumable_ema
 
 
 class _Pull(pl.LightningModule):
@@ -42,20 +43,27 @@ class _Pull(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-def _fit(callbacks):
+def _fit(callbacks, max_steps=6, checkpoint_dir=None, resume=None):
     model = _Pull()
-    trainer = pl.Trainer(max_steps=6, callbacks=callbacks, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu")
-    trainer.fit(model)
+    if checkpoint_dir is not None:
+        callbacks = [*callbacks, NeMoModelCheckpoint(dirpath=str(checkpoint_dir), save_last=True, save_top_k=0)]
+    trainer = pl.Trainer(max_steps=max_steps, callbacks=callbacks, logger=False,
+                         enable_checkpointing=checkpoint_dir is not None, enable_progress_bar=False,
+                         enable_model_summary=False, accelerator="cpu")
+    trainer.fit(model, ckpt_path=resume)
     return model, trainer
+
+
+def _average(weights, decay, start):
+    for w in weights:
+        start = decay * start + (1 - decay) * w
+    return start
 
 
 def test_the_ema_weights_are_the_moving_average_and_the_trained_ones_come_back():
     decay = 0.5
     model, trainer = _fit([EMA(decay=decay)])
-    expected = torch.zeros(3)  # the average starts at the weights before the first step
-    for weights in model.after_steps:
-        expected = decay * expected + (1 - decay) * weights
+    expected = _average(model.after_steps, decay, torch.zeros(3))  # it starts at the weights before the first step
     last = model.after_steps[-1]
     assert not torch.allclose(expected, last)  # the average lags the trained weights
     with final_weights(trainer) as averaged:
@@ -69,3 +77,26 @@ def test_without_the_callback_the_trained_weights_are_kept():
     with final_weights(trainer) as averaged:
         assert not averaged
         torch.testing.assert_close(model.weight.detach(), model.after_steps[-1])
+
+
+def test_a_resumed_training_carries_its_average_on(tmp_path):
+    decay = 0.5
+    first, _ = _fit([ResumableEMA(decay=decay)], max_steps=3, checkpoint_dir=tmp_path)
+    assert (tmp_path / "last-EMA.ckpt").is_file()  # the average, beside the checkpoint
+    second, trainer = _fit([ResumableEMA(decay=decay)], max_steps=6, checkpoint_dir=tmp_path,
+                           resume=str(tmp_path / "last.ckpt"))
+    assert len(second.after_steps) == 3  # steps 4-6 only
+    expected = _average(second.after_steps, decay, _average(first.after_steps, decay, torch.zeros(3)))
+    restarted = _average(second.after_steps, decay, first.after_steps[-1])  # an average begun again at resume
+    assert not torch.allclose(expected, restarted)
+    with final_weights(trainer):
+        torch.testing.assert_close(second.weight.detach(), expected)
+
+
+def test_exp_managers_callback_is_replaced_with_its_settings():
+    trainer = pl.Trainer(callbacks=[EMA(decay=0.9, every_n_steps=2)], logger=False, enable_checkpointing=False,
+                         accelerator="cpu")
+    use_resumable_ema(trainer)
+    replaced = [c for c in trainer.callbacks if isinstance(c, EMA)]
+    assert len(replaced) == 1 and type(replaced[0]) is ResumableEMA
+    assert (replaced[0].decay, replaced[0].every_n_steps) == (0.9, 2)
