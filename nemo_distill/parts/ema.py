@@ -76,4 +76,10 @@ def final_weights(trainer) -> Iterator[bool]:
         yield False
         return
     with ema.save_ema_model(trainer):
+        for optimizer in trainer.optimizers:
+            # a frozen weight (in the optimizer, never stepped) is its own average, but float32 rounding of the
+            # update drifts the average by ~1e-6: keep it bit-identical (swapped in, the trained value is the EMA's)
+            for weight, trained in zip(optimizer.all_parameters(), optimizer.ema_params):
+                if not weight.requires_grad:
+                    weight.data.copy_(trained)
         yield True
