@@ -13,4 +13,4 @@
 # limitations under the License.
 
 """Helpers the models share (below ``models/``): mel settings, Griffin-Lim, restore with a class check, FastPitch's
-hidden tensors, TensorBoard samples, the exported graphs."""
+hidden tensors, TensorBoard samples, the exported graphs, the EMA weights a training keeps."""
