@@ -230,6 +230,34 @@ def test_nemo_restores_where_its_init_from_fastpitch_is_gone(make_cfg, fastpitch
         assert torch.equal(value, restored.state_dict()[key]), key
 
 
+def test_a_decoder_moved_onto_another_fastpitch_keeps_its_weights_and_takes_the_front_end(trained, fastpitch_nemo,
+                                                                                          tmp_path, capsys):
+    from nemo.collections.tts.models import FastPitchModel
+
+    from nemo_distill.models import DiffusionSpectrogramGenerator
+
+    from tts_fixtures import load_script
+
+    move = load_script("move_decoder")
+    teacher = str(tmp_path / "teacher.nemo")
+    trained[0].save_to(teacher)
+    out = str(tmp_path / "moved.nemo")
+    move.main(["--teacher", teacher, "--fastpitch", fastpitch_nemo["same"], "--out", out])
+    moved = DiffusionSpectrogramGenerator.restore_from(out, map_location="cpu").state_dict()
+    source = FastPitchModel.restore_from(fastpitch_nemo["same"], map_location="cpu").state_dict()
+    ours = trained[0].state_dict()
+    assert all(torch.equal(moved[k], source[k]) for k in source)
+    assert all(torch.equal(moved[k], ours[k]) for k in ours if k.startswith("decoder."))
+    assert any(not torch.equal(ours[k], source[k]) for k in source)  # the front-end did change
+    with pytest.raises(SystemExit):  # never over a file
+        move.parse_args(["--teacher", teacher, "--fastpitch", fastpitch_nemo["same"], "--out", out])
+    assert f"{out} exists" in capsys.readouterr().err
+    other = str(tmp_path / "other.nemo")
+    with pytest.raises(SystemExit, match="highfreq"):  # another mel configuration: refused, nothing written
+        move.main(["--teacher", teacher, "--fastpitch", fastpitch_nemo["other_mels"], "--out", other])
+    assert not os.path.exists(other)
+
+
 def test_frontend_with_other_mel_settings_refused(make_cfg, fastpitch_nemo):
     from nemo_distill.models import DiffusionSpectrogramGenerator
 
