@@ -102,7 +102,7 @@ def judge_snapshots(args, out: str, names: List[str], reference: str) -> List[Di
     vocoder_name, vocode = vocoder_function(args.vocoder, model.cfg)
     judges = {"judge": WhisperJudge(), "perceptual_judge": DnsmosJudge(),
               "load_audio": lambda p: librosa.load(p, sr=model.cfg.sample_rate)[0]}
-    sampler, t_start = getattr(args, "sampler", "ddim"), getattr(args, "t_start", None)
+    sampler, t_start = args.sampler, args.t_start
     system = System(f"{sampler}_{args.steps}", "diffusion", args.steps, sampler)
     # the calibration and FastPitch rows do not sample: their key leaves the sampler and the start out
     key = f"steps={args.steps} temperature={args.temperature} utterances={len(rows)} vocoder={args.vocoder}"
