@@ -47,7 +47,11 @@ class _Pull(pl.LightningModule):
 def _fit(callbacks, max_steps=6, checkpoint_dir=None, resume=None):
     model = _Pull()
     if checkpoint_dir is not None:
-        callbacks = [*callbacks, NeMoModelCheckpoint(dirpath=str(checkpoint_dir), save_last=True, save_top_k=0)]
+        checkpoint = NeMoModelCheckpoint(dirpath=str(checkpoint_dir), save_last=True, save_top_k=0)
+        # NeMo's exp_manager renames the last checkpoint of every NeMoModelCheckpoint in the process (it sets the
+        # class attribute to "<filename>-last"): a test run after one that called exp_manager found no last.ckpt
+        checkpoint.CHECKPOINT_NAME_LAST = "last"
+        callbacks = [*callbacks, checkpoint]
     trainer = pl.Trainer(max_steps=max_steps, callbacks=callbacks, logger=False,
                          enable_checkpointing=checkpoint_dir is not None, enable_progress_bar=False,
                          enable_model_summary=False, accelerator="cpu")

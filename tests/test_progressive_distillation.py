@@ -333,6 +333,7 @@ def test_a_round_stopped_on_a_nonfinite_loss_is_one_line_with_exit_2(teacher_nem
     assert errors == [errors[0]] and "round_01_8to4 stopped at step 0 on a non-finite loss" in errors[0]
 
 
+@pytest.mark.slow  # several whole runs: 30-92 s of one core on CI's machine
 def test_the_same_seeded_command_gives_the_same_students(teacher_nemo, corpus, tmp_path):
     """Training was unseeded (two identical DMD runs differed in every tensor): each round is seeded with ``seed`` +
     its number, recorded in its lineage; two runs give students with identical weights, another seed other ones."""
@@ -492,6 +493,7 @@ def test_ddp_plan_runs_on_two_processes(teacher_nemo, corpus, distilled, tmp_pat
         "Student_2steps.nemo", "Student_2steps_layers.nemo", "Student_4steps.nemo"]
 
 
+@pytest.mark.slow  # a benchmark end to end: 30 s on CI's machine on a slow day
 def test_benchmark_distillation_report(distilled, teacher_nemo, corpus, voice, tmp_path):
     """scripts/benchmark.py --students: teacher at N, naive k and student k rows, L1 to the teacher, the plot."""
     from tts_fixtures import load_benchmark_script
