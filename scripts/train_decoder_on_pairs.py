@@ -55,6 +55,9 @@ def parse_args(argv=None):
     parser.add_argument("--snapshot-steps", type=int, nargs="*", default=[])
     parser.add_argument("--snapshot-minutes", type=float, nargs="*", default=[],
                         help="also a snapshot <name>_<m>min.pt after each of these training minutes")
+    parser.add_argument("--init", default=None, metavar="SNAPSHOT",
+                        help="go on from a snapshot of this script: its weights, config and step count (the learning "
+                             "rate schedule continues; AdamW's moments start again); --set is not allowed with it")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=0.015)
     parser.add_argument("--warmup-steps", type=int, default=100)
@@ -72,6 +75,12 @@ def parse_args(argv=None):
     for item in args.set:
         if "=" not in item:
             parser.error(f"--set takes KEY=VALUE, got {item!r}")
+    if args.init is not None and (args.set or not os.path.isfile(args.init)):
+        parser.error(f"--init {args.init}: " + ("does not exist" if not os.path.isfile(args.init) else
+                                               "the snapshot's config is used, --set is not allowed with it"))
+    if args.init is None and os.path.exists(os.path.join(args.out_dir, f"{args.name}.jsonl")):
+        parser.error(f"a run named {args.name} is in {args.out_dir} already: give another --name, or --init with "
+                     "one of its snapshots to go on from it")
     if "/" in args.name or not args.name:
         parser.error(f"--name must be a plain file name, got {args.name!r}")
     return args
@@ -142,6 +151,8 @@ def save_snapshot(path: str, decoder, diffusion, data: dict, step: int, seconds:
                 "voice_sha256": data["voice_sha256"], "step": step, "seconds": seconds, "name": args.name,
                 "batch_size": args.batch_size, "lr": args.lr, "warmup_steps": args.warmup_steps,
                 "changes": list(args.set), "device": torch.cuda.get_device_name() if "cuda" in args.device else "cpu"}
+    if os.path.exists(path):
+        raise FileExistsError(f"{path} exists: a snapshot is never written over")
     tmp = path + ".tmp"
     torch.save(snapshot, tmp)
     os.replace(tmp, path)  # a crash never leaves a half-written snapshot under its name
@@ -151,7 +162,19 @@ def train(args) -> dict:
     torch.manual_seed(args.seed)
     device = torch.device(args.device)
     data = torch.load(args.data, map_location="cpu", weights_only=False)
-    decoder, diffusion = build_decoder(data, args.set)
+    step = 0
+    if args.init is not None:
+        from omegaconf import OmegaConf
+
+        snapshot = torch.load(args.init, map_location="cpu", weights_only=False)
+        if snapshot.get("voice_sha256") != data["voice_sha256"]:
+            raise ValueError(f"--init {args.init} was trained on data packed from another voice")
+        data = {**data, "diffusion": snapshot["diffusion"]}
+        decoder, diffusion = build_decoder(data, [])
+        decoder.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in snapshot["decoder"].items()})
+        step = int(snapshot["step"])
+    else:
+        decoder, diffusion = build_decoder(data, args.set)
     decoder = decoder.to(device).train()
     recordings = PackedRecordings(data, device)
     optimizer = torch.optim.AdamW(decoder.parameters(), lr=args.lr, betas=(0.9, 0.999),
@@ -161,8 +184,9 @@ def train(args) -> dict:
     snapshots, pending = [], sorted(set(args.snapshot_steps))
     pending_minutes = sorted(set(args.snapshot_minutes))
     limit_s = args.minutes * 60 if args.minutes is not None else math.inf
-    max_steps = args.max_steps or 10 ** 12
-    order, cursor, step, losses = torch.randperm(len(recordings), device=device), 0, 0, []
+    max_steps = args.max_steps or 10 ** 12  # counted from the start of the first run (--init carries it on)
+    order, cursor, losses = torch.randperm(len(recordings), device=device), 0, []
+    first_step = step
     start = time.time()
     with open(log_path, "a", encoding="utf-8") as log:
         while step < max_steps and time.time() - start < limit_s:
@@ -204,7 +228,8 @@ def train(args) -> dict:
     if path not in snapshots:
         save_snapshot(path, decoder, diffusion, data, step, seconds, args)
         snapshots.append(path)
-    summary = {"name": args.name, "steps": step, "seconds": round(seconds, 1), "steps_per_s": round(step / seconds, 2),
+    summary = {"name": args.name, "steps": step, "seconds": round(seconds, 1),
+               "steps_per_s": round((step - first_step) / seconds, 2),
                "snapshots": snapshots}
     print(json.dumps(summary), flush=True)
     return summary

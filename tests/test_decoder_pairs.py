@@ -117,3 +117,24 @@ def test_a_snapshot_of_another_voice_is_refused_before_anything_is_written(packe
     with pytest.raises(SystemExit, match="another voice"):
         pairs.main(["install", "--voice", voice[2]["generator"], "--decoder", other, "--out", out])
     assert not os.path.exists(out)
+
+
+def test_a_run_goes_on_from_its_snapshot(packed, tmp_path):
+    trainer = load_script("train_decoder_on_pairs")
+    first = trainer.train(trainer.parse_args(["--data", packed, "--name", "v", "--max-steps", "3", "--out-dir",
+                                              str(tmp_path), "--device", "cpu", "--set", "denoiser.channels=24"]))
+    again = trainer.train(trainer.parse_args(["--data", packed, "--name", "v", "--max-steps", "5", "--out-dir",
+                                              str(tmp_path), "--device", "cpu", "--init", first["snapshots"][-1]]))
+    assert again["steps"] == 5 and again["snapshots"][-1].endswith("v_5.pt")  # steps 4 and 5: the count goes on
+    start = torch.load(first["snapshots"][-1], weights_only=False)
+    end = torch.load(again["snapshots"][-1], weights_only=False)
+    assert end["diffusion"]["denoiser"]["channels"] == 24  # the snapshot's config, not the packed voice's
+    assert any(not torch.equal(start["decoder"][k], end["decoder"][k]) for k in start["decoder"])
+    with pytest.raises(SystemExit):
+        trainer.parse_args(["--data", packed, "--name", "v", "--max-steps", "5", "--out-dir", str(tmp_path),
+                            "--init", first["snapshots"][-1], "--set", "denoiser.channels=32"])
+    with pytest.raises(SystemExit):  # the same name again from scratch: its snapshots are left as they are
+        trainer.parse_args(["--data", packed, "--name", "v", "--max-steps", "5", "--out-dir", str(tmp_path)])
+    with pytest.raises(FileExistsError, match="v_5.pt"):  # nothing is written over
+        trainer.train(trainer.parse_args(["--data", packed, "--name", "v", "--max-steps", "5", "--out-dir",
+                                          str(tmp_path), "--device", "cpu", "--init", first["snapshots"][-1]]))
