@@ -96,16 +96,16 @@ def pack(voice_path: str, manifest: str, sup_data_path: str, out: str, float32: 
                          enable_model_summary=False)
     root = out + ".shards"
     generate_recording_data(voice, voice_sha256, manifest, sup_data_path, root, trainer)
-    columns, counts, runs, coarse, mel, lengths = [], [], [], [], [], []
+    columns, counts, coarse, mel, lengths = [], [], [], [], []
     for cond, coarse_mel, real_mel, _ in RecordingUtterances(root):
         c, n = run_length(cond)
         assert torch.equal(torch.repeat_interleave(c, n.long(), dim=1), cond)  # exact, or refuse to pack
-        columns.append(c), counts.append(n), runs.append(n.numel())
+        columns.append(c), counts.append(n)
         coarse.append(coarse_mel), mel.append(real_mel), lengths.append(real_mel.shape[-1])
     dtype = torch.float32 if float32 else torch.float16
     data = {"format": PAIRS_FORMAT, "voice_sha256": voice_sha256, "manifest": os.path.abspath(manifest),
             "diffusion": OmegaConf.to_container(voice.cfg.diffusion, resolve=True),
-            "mel_floor": float(voice.decoder.mel_floor), "lengths": torch.tensor(lengths), "runs": torch.tensor(runs),
+            "mel_floor": float(voice.decoder.mel_floor), "lengths": torch.tensor(lengths),
             "cond_columns": torch.cat(columns, dim=1).to(dtype), "cond_counts": torch.cat(counts),
             "coarse": torch.cat(coarse, dim=1).to(dtype), "mel": torch.cat(mel, dim=1).to(dtype)}
     with atomic_path(out, overwrite=False) as tmp:

@@ -144,6 +144,8 @@ def build_decoder(data: dict, changes):
 def save_snapshot(path: str, decoder, diffusion, data: dict, step: int, seconds: float, args) -> None:
     from omegaconf import OmegaConf
 
+    from nemo_distill.utils.files import atomic_path
+
     dtype = getattr(torch, args.save_dtype)
     state = {k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu())
              for k, v in decoder.state_dict().items()}
@@ -151,11 +153,8 @@ def save_snapshot(path: str, decoder, diffusion, data: dict, step: int, seconds:
                 "voice_sha256": data["voice_sha256"], "step": step, "seconds": seconds, "name": args.name,
                 "batch_size": args.batch_size, "lr": args.lr, "warmup_steps": args.warmup_steps,
                 "changes": list(args.set), "device": torch.cuda.get_device_name() if "cuda" in args.device else "cpu"}
-    if os.path.exists(path):
-        raise FileExistsError(f"{path} exists: a snapshot is never written over")
-    tmp = path + ".tmp"
-    torch.save(snapshot, tmp)
-    os.replace(tmp, path)  # a crash never leaves a half-written snapshot under its name
+    with atomic_path(path, overwrite=False) as tmp:  # complete or absent, and never written over
+        torch.save(snapshot, tmp)
 
 
 def train(args) -> dict:
@@ -164,8 +163,6 @@ def train(args) -> dict:
     data = torch.load(args.data, map_location="cpu", weights_only=False)
     step = 0
     if args.init is not None:
-        from omegaconf import OmegaConf
-
         snapshot = torch.load(args.init, map_location="cpu", weights_only=False)
         if snapshot.get("voice_sha256") != data["voice_sha256"]:
             raise ValueError(f"--init {args.init} was trained on data packed from another voice")
@@ -188,6 +185,12 @@ def train(args) -> dict:
     order, cursor, losses = torch.randperm(len(recordings), device=device), 0, []
     first_step = step
     start = time.time()
+
+    def take_snapshot(file_name: str) -> None:
+        path = os.path.join(args.out_dir, file_name)
+        save_snapshot(path, decoder, diffusion, data, step, time.time() - start, args)
+        snapshots.append(path)
+
     with open(log_path, "a", encoding="utf-8") as log:
         while step < max_steps and time.time() - start < limit_s:
             if cursor + args.batch_size > len(recordings):
@@ -216,18 +219,12 @@ def train(args) -> dict:
                 print(f"{args.name} {json.dumps(row)}", flush=True)
             if pending and step == pending[0]:
                 pending.pop(0)
-                path = os.path.join(args.out_dir, f"{args.name}_{step}.pt")
-                save_snapshot(path, decoder, diffusion, data, step, time.time() - start, args)
-                snapshots.append(path)
+                take_snapshot(f"{args.name}_{step}.pt")
             if pending_minutes and time.time() - start >= pending_minutes[0] * 60:
-                path = os.path.join(args.out_dir, f"{args.name}_{pending_minutes.pop(0):g}min.pt")
-                save_snapshot(path, decoder, diffusion, data, step, time.time() - start, args)
-                snapshots.append(path)
+                take_snapshot(f"{args.name}_{pending_minutes.pop(0):g}min.pt")
     seconds = time.time() - start
-    path = os.path.join(args.out_dir, f"{args.name}_{step}.pt")
-    if path not in snapshots:
-        save_snapshot(path, decoder, diffusion, data, step, seconds, args)
-        snapshots.append(path)
+    if os.path.join(args.out_dir, f"{args.name}_{step}.pt") not in snapshots:
+        take_snapshot(f"{args.name}_{step}.pt")
     summary = {"name": args.name, "steps": step, "seconds": round(seconds, 1),
                "steps_per_s": round((step - first_step) / seconds, 2),
                "snapshots": snapshots}
