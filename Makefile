@@ -7,8 +7,10 @@ INSTALLED := $(VENV)/.installed
 THREADS ?= 1
 DEMO_THREADS ?= 2
 TEST_WORKERS ?= 2
-# pytest-xdist: TEST_WORKERS processes (one per core), each test file on one of them (its fixtures built once)
-PYTEST := NEMO_DISTILL_TEST_THREADS=$(THREADS) $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+# pytest-xdist: TEST_WORKERS processes (one per core), each test file on one of them (its fixtures built once); the
+# twenty slowest calls are listed at the end of every run (to see which tests near tests/duration_guard.py's limit)
+PYTEST := NEMO_DISTILL_TEST_THREADS=$(THREADS) $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile \
+	--no-loadscope-reorder --durations=20
 
 # Python writes the byte-code of what it imports (into .venv/ and the checkout's git-ignored __pycache__/ folders)
 # whatever the calling shell says: every script, test process and notebook kernel imports NeMo, 12-45 s a process

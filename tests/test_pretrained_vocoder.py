@@ -316,6 +316,7 @@ def test_vocoder_benchmark_rows_judges_and_parity(corpus, tmp_path):
     assert "| frames_again | " in table and "(to frames)" in table
 
 
+@pytest.mark.slow  # ONNX export and int8 quantisation of the generator: 20-36 s on 2-core CI machines
 def test_vocoder_benchmark_script_measures_the_pretrained_vocoder_in_both_conventions(corpus, tmp_path):
     from tts_fixtures import load_script
 
@@ -331,6 +332,12 @@ def test_vocoder_benchmark_script_measures_the_pretrained_vocoder_in_both_conven
     assert results["hifigan_int8_dynamic"]["parity_to"] == "hifigan_onnx"
     assert 0 < results["hifigan_int8_dynamic"]["max_abs_diff"] < 1.0  # int8: near the float graph, not equal
     assert (out / "vocoders.png").stat().st_size > 0 and (out / "audio" / "hifigan_universal" / "00.wav").is_file()
+
+
+def test_vocoder_benchmark_script_refuses_a_missing_manifest_before_writing(tmp_path):
+    from tts_fixtures import load_script
+
+    benchmark_vocoder = load_script("benchmark_vocoder")
     with pytest.raises(SystemExit, match="none.json: no such manifest"):
         benchmark_vocoder.main(["--manifest", str(tmp_path / "none.json"), "--out-dir", str(tmp_path / "bad")])
     assert not (tmp_path / "bad").exists()

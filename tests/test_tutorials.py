@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from notebooks import run_notebook
+from notebooks import kernel_on_unix_sockets, run_notebook
 
 REPO = Path(__file__).resolve().parents[1]
 TUTORIALS = REPO / "tutorials"
@@ -105,8 +105,9 @@ def test_a_failing_script_cell_stops_the_notebook(tmp_path):
     notebook = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("%%bash\nset -e\npython -c 'import sys; sys.exit(3)'\necho unreachable"),
         nbformat.v4.new_code_cell("print('the next cell ran')")])
-    with pytest.raises(CellExecutionError, match="returned non-zero exit status 3"):
-        NotebookClient(notebook, timeout=60, kernel_name="python3",
+    with kernel_on_unix_sockets() as config, pytest.raises(CellExecutionError,
+                                                           match="returned non-zero exit status 3"):
+        NotebookClient(notebook, timeout=60, kernel_name="python3", config=config,
                        resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = [o.get("text", "") for c in notebook.cells for o in c.get("outputs", [])]
     assert not any("unreachable" in t or "the next cell ran" in t for t in outputs)
