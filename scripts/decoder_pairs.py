@@ -113,34 +113,25 @@ def pack(voice_path: str, manifest: str, sup_data_path: str, out: str, float32: 
     return data
 
 
-def _read_snapshot(path: str) -> dict:
-    import torch
-
-    snapshot = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(snapshot, dict) or "decoder" not in snapshot or "diffusion" not in snapshot:
-        raise ValueError(f"{path} is not a snapshot of scripts/train_decoder_on_pairs.py")
-    return snapshot
-
-
 def install(voice_path: str, decoder_path: str, out: str):
     """Writes ``out``: ``voice_path`` with the decoder of ``decoder_path`` (a snapshot of the pair trainer, made from
     data packed from this voice: refused otherwise); returns the model."""
-    import torch
     from omegaconf import OmegaConf, open_dict
+    from train_decoder_on_pairs import read_snapshot, snapshot_weights  # scripts/train_decoder_on_pairs.py, beside
 
     from nemo_distill.models import DiffusionSpectrogramGenerator
     from nemo_distill.modules.mel_decoder import DiffusionMelDecoder
     from nemo_distill.parts.restore import restore_model
     from nemo_distill.utils.files import atomic_path, sha256_file
 
-    snapshot = _read_snapshot(decoder_path)
+    snapshot = read_snapshot(decoder_path)
     if snapshot.get("voice_sha256") != sha256_file(voice_path):
         raise ValueError(f"{decoder_path} was trained on data packed from another voice than {voice_path}")
     voice = restore_model(voice_path, DiffusionSpectrogramGenerator)
     with open_dict(voice.cfg):
         voice.cfg.diffusion = OmegaConf.create(snapshot["diffusion"])
     decoder = DiffusionMelDecoder.from_config(voice.cfg.diffusion, mel_floor=voice.decoder.mel_floor)
-    decoder.load_state_dict({k: v.float() for k, v in snapshot["decoder"].items()}, strict=True)
+    decoder.load_state_dict(snapshot_weights(snapshot), strict=True)
     voice.decoder = decoder
     with atomic_path(out, overwrite=False) as tmp:
         voice.save_to(tmp)

@@ -75,9 +75,10 @@ def parse_args(argv=None):
     for item in args.set:
         if "=" not in item:
             parser.error(f"--set takes KEY=VALUE, got {item!r}")
-    if args.init is not None and (args.set or not os.path.isfile(args.init)):
-        parser.error(f"--init {args.init}: " + ("does not exist" if not os.path.isfile(args.init) else
-                                               "the snapshot's config is used, --set is not allowed with it"))
+    if args.init is not None and not os.path.isfile(args.init):
+        parser.error(f"--init {args.init}: does not exist")
+    if args.init is not None and args.set:
+        parser.error(f"--init {args.init}: the snapshot's config is used, --set is not allowed with it")
     if args.init is None and os.path.exists(os.path.join(args.out_dir, f"{args.name}.jsonl")):
         parser.error(f"a run named {args.name} is in {args.out_dir} already: give another --name, or --init with "
                      "one of its snapshots to go on from it")
@@ -157,18 +158,31 @@ def save_snapshot(path: str, decoder, diffusion, data: dict, step: int, seconds:
         torch.save(snapshot, tmp)
 
 
+def read_snapshot(path: str) -> dict:
+    """A snapshot written by ``save_snapshot``; another file is refused, named."""
+    snapshot = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(snapshot, dict) or "decoder" not in snapshot or "diffusion" not in snapshot:
+        raise ValueError(f"{path} is not a snapshot of scripts/train_decoder_on_pairs.py")
+    return snapshot
+
+
+def snapshot_weights(snapshot: dict) -> dict:
+    """The decoder's state dict of a snapshot, its floating tensors in float32 (--save-dtype may have halved them)."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in snapshot["decoder"].items()}
+
+
 def train(args) -> dict:
     torch.manual_seed(args.seed)
     device = torch.device(args.device)
     data = torch.load(args.data, map_location="cpu", weights_only=False)
     step = 0
     if args.init is not None:
-        snapshot = torch.load(args.init, map_location="cpu", weights_only=False)
+        snapshot = read_snapshot(args.init)
         if snapshot.get("voice_sha256") != data["voice_sha256"]:
             raise ValueError(f"--init {args.init} was trained on data packed from another voice")
         data = {**data, "diffusion": snapshot["diffusion"]}
         decoder, diffusion = build_decoder(data, [])
-        decoder.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in snapshot["decoder"].items()})
+        decoder.load_state_dict(snapshot_weights(snapshot))
         step = int(snapshot["step"])
     else:
         decoder, diffusion = build_decoder(data, args.set)

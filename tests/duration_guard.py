@@ -75,9 +75,6 @@ class DurationGuard:
     def __init__(self, limit_s: float, why: str = ""):
         self.limit_s, self.why, self.over = limit_s, why, []
 
-    def pytest_report_header(self, config):
-        return self.rule()
-
     def rule(self) -> str:
         return f"duration guard: tests not marked slow must finish their call in {self.limit_s:.1f} s{self.why}"
 
@@ -90,7 +87,7 @@ class DurationGuard:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # the controller (or a run without xdist) judges
 
     def pytest_terminal_summary(self, terminalreporter):
-        terminalreporter.write_line(self.rule())  # also under -q, which drops the header
+        terminalreporter.write_line(self.rule())
         if self.over:
             terminalreporter.section("tests over the time limit", red=True, bold=True)
             for nodeid, seconds in sorted(self.over, key=lambda item: -item[1]):
@@ -106,7 +103,7 @@ def install(config) -> None:
     if "NEMO_DISTILL_TEST_TIME_LIMIT" in os.environ:
         guard = DurationGuard(float(os.environ["NEMO_DISTILL_TEST_TIME_LIMIT"]), " (NEMO_DISTILL_TEST_TIME_LIMIT)")
     elif hasattr(config, "workerinput"):
-        guard = DurationGuard(DEFAULT_LIMIT_S)  # an xdist worker: only the controller judges (and calibrates)
+        return  # an xdist worker: its reports go to the controller's guard, which judges (and calibrates) alone
     else:
         measured = calibration_seconds()
         factor = machine_factor(measured)

@@ -94,7 +94,7 @@ def test_the_limit_scales_with_how_slowly_this_machine_runs_the_calibration(monk
     duration_guard.install(config)
     guard = config.pluginmanager.plugins["nemo_distill_duration_guard"]
     assert guard.limit_s == pytest.approx(limit)
-    assert f"x {limit / 30:.2f}" in guard.pytest_report_header(config)
+    assert f"x {limit / 30:.2f}" in guard.rule()
 
 
 def test_an_absolute_limit_skips_the_calibration(monkeypatch):
@@ -111,5 +111,5 @@ def test_a_run_without_an_absolute_limit_calibrates_and_says_its_limit(tmp_path)
     (tmp_path / "test_timed.py").write_text(SUITE)
     result = _run(tmp_path, "-k", "quick", limit=None)
     assert result.returncode == 0, result.stdout[-2000:]
-    header = re.search(r"duration guard: .* in ([\d.]+) s \(30 s x ([\d.]+): this machine ran", result.stdout)
-    assert header and float(header.group(1)) >= 30.0 and float(header.group(2)) >= 1.0, result.stdout[:2000]
+    rule = re.search(r"duration guard: .* in ([\d.]+) s \(30 s x ([\d.]+): this machine ran", result.stdout)
+    assert rule and float(rule.group(1)) >= 30.0 and float(rule.group(2)) >= 1.0, result.stdout[-2000:]
